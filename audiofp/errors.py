@@ -1,0 +1,52 @@
+"""The error hierarchy of audiofp.
+
+Every failure a user can cause is one of these types, so that the CLI maps them
+to an exit code and one line, and the API maps them to problem+json, each in one
+place. Nothing below ``audiofp`` knows about HTTP status codes or exit codes.
+"""
+
+from __future__ import annotations
+
+
+class AudioFPError(Exception):
+    """Base class of every error audiofp raises on purpose."""
+
+
+class BadAudioError(AudioFPError):
+    """The input could not be turned into usable audio.
+
+    Raised for files that are not audio, truncated or corrupt containers, media
+    without an audio track, and zero-length input.
+    """
+
+
+class SilentAudioError(BadAudioError):
+    """The audio decoded but holds no signal to fingerprint (silence or near-silence)."""
+
+
+class AudioTooLongError(BadAudioError):
+    """The audio is longer than the configured maximum duration."""
+
+
+class InputTooLargeError(BadAudioError):
+    """The input file is larger than the configured maximum size."""
+
+
+class ParameterError(AudioFPError, ValueError):
+    """An engine function was called with arguments it cannot work with."""
+
+
+class IndexMismatchError(AudioFPError):
+    """The index was built with other fingerprint parameters than the running code's.
+
+    Mixing fingerprints of two parameter sets silently ruins matching, so the
+    store refuses instead.
+    """
+
+
+class NotFoundError(AudioFPError):
+    """A requested record (sound, upload, key...) does not exist."""
+
+
+class ConflictError(AudioFPError):
+    """The request conflicts with the current state (for instance a duplicate)."""

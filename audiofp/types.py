@@ -1,0 +1,169 @@
+"""Frozen value types that flow between the pipeline stages.
+
+Each stage of the engine returns one of these, never a bare tuple or an array
+with positional columns, so that a reader always knows what a value holds and
+in which unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: One entry of the inverted index: where a hash occurs in a sound.
+#: ``time`` is the anchor frame, ``freq`` the anchor's log-frequency bin
+#: (rounded), ``span`` the anchor -> second target gap in half-frames. Stored
+#: packed (10 bytes, little-endian) in the index; see ``audiofp.store``.
+POSTING_DTYPE = np.dtype([("sound", "<u4"), ("time", "<u4"), ("freq", "u1"), ("span", "u1")])
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono audio at the analysis rate.
+
+    Attributes
+    ----------
+    samples : np.ndarray of float32, shape (n,)
+        Samples in [-1, 1].
+    sample_rate : int
+        Samples per second.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    """Log-magnitude spectrogram on a log-frequency axis.
+
+    Attributes
+    ----------
+    values : np.ndarray of float32, shape (n_bins, n_frames)
+        Magnitude in dB.
+    frame_seconds : float
+        Seconds per frame.
+    """
+
+    values: np.ndarray
+    frame_seconds: float
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.values.shape[1])
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """Spectral peaks, sorted by time.
+
+    Attributes
+    ----------
+    time : np.ndarray of float32, shape (n,)
+        Frame position, refined to sub-frame precision.
+    freq : np.ndarray of float32, shape (n,)
+        Log-frequency bin, refined to sub-bin precision.
+    strength : np.ndarray of float32, shape (n,)
+        Height above the local background, dB.
+    """
+
+    time: np.ndarray
+    freq: np.ndarray
+    strength: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.time.shape[0])
+
+
+@dataclass(frozen=True)
+class Triplets:
+    """Peak triplets (anchor, target 1, target 2) and their invariant features.
+
+    All arrays have shape (n,). ``t0``/``f0`` locate the anchor (frames, bins);
+    ``span`` is t2 - t0 (frames); ``df1``, ``df2`` are target-minus-anchor
+    log-frequency differences (bins); ``ratio`` is (t1 - t0) / (t2 - t0).
+    """
+
+    t0: np.ndarray
+    f0: np.ndarray
+    span: np.ndarray
+    df1: np.ndarray
+    df2: np.ndarray
+    ratio: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.t0.shape[0])
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Hashes of one signal with where each occurs.
+
+    Attributes
+    ----------
+    hashes : np.ndarray of uint32, shape (n,)
+        Triplet hashes.
+    time : np.ndarray of float32, shape (n,)
+        Anchor frame of each hash.
+    freq : np.ndarray of float32, shape (n,)
+        Anchor log-frequency bin of each hash.
+    span : np.ndarray of float32, shape (n,)
+        Anchor -> second target gap of each hash, frames.
+    duration : float
+        Seconds of audio the fingerprint was computed from.
+    """
+
+    hashes: np.ndarray
+    time: np.ndarray
+    freq: np.ndarray
+    span: np.ndarray
+    duration: float
+
+    def __len__(self) -> int:
+        return int(self.hashes.shape[0])
+
+    def postings(self, sound_id: int) -> np.ndarray:
+        """Index entries of these hashes for ``sound_id``, as ``POSTING_DTYPE``."""
+        out = np.empty(len(self), dtype=POSTING_DTYPE)
+        out["sound"] = sound_id
+        out["time"] = np.rint(self.time).astype(np.uint32)
+        out["freq"] = np.clip(np.rint(self.freq), 0, 255).astype(np.uint8)
+        out["span"] = np.clip(np.rint(self.span * 2), 0, 255).astype(np.uint8)
+        return out
+
+
+@dataclass(frozen=True)
+class Match:
+    """One known sound found in a query, with the evidence for it.
+
+    Times are seconds. ``speed`` is the time-scale factor of the query relative
+    to the sound (1.25 = the query plays 25% faster); ``pitch_semitones`` is the
+    frequency shift of the query relative to the sound. A plain speed-up shows
+    both (speed 1.25, pitch +3.9 st); a time-stretch only speed; a pitch shift
+    only pitch.
+    """
+
+    sound_id: int
+    query_start: float
+    query_end: float
+    sound_start: float
+    sound_end: float
+    speed: float
+    pitch_semitones: float
+    landmarks: int
+    """Number of query triplets that agree with the fitted alignment."""
+    score: float
+    """Agreeing triplets per second of matched query (length-normalised)."""
+    false_match_probability: float
+    """Estimated probability that unrelated audio scores this high."""
+
+    @property
+    def confidence(self) -> float:
+        """1 - estimated false-match probability, in [0, 1]."""
+        return 1.0 - self.false_match_probability
