@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import BigInteger, DateTime, Float, Integer, LargeBinary, MetaData, SmallInteger, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: On SQLite a column declared exactly INTEGER PRIMARY KEY is the rowid itself,
@@ -29,8 +29,19 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: Deterministic constraint names: Alembic's batch mode (how SQLite alters a
+#: table) can only drop or recreate a constraint it can name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
 class Base(DeclarativeBase):
-    pass
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Sound(Base):
@@ -41,7 +52,7 @@ class Sound(Base):
     id: Mapped[int] = mapped_column(RowKey, primary_key=True, autoincrement=True)
     content_digest: Mapped[str] = mapped_column(String(64), unique=True)
     """SHA-256 of the decoded analysis-rate samples: same audio, same digest."""
-    label: Mapped[str | None] = mapped_column(Text, nullable=True)
+    label: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
     source_name: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_seconds: Mapped[float] = mapped_column(Float)
     scheme: Mapped[int] = mapped_column(SmallInteger)

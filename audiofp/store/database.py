@@ -1,0 +1,298 @@
+"""Engine, sessions and schema migrations of the store.
+
+One ``Store`` per process wraps a SQLAlchemy engine configured for the two
+supported backends: SQLite (a file, the embedded default) and PostgreSQL
+through psycopg 3 (production). Opening a store brings the schema to the
+newest Alembic revision and checks that the index was built with the running
+code's fingerprint parameters, so a worker never writes incompatible hashes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from ..errors import IndexMismatchError, ParameterError
+from ..params import DEFAULT_PARAMS, FingerprintParams
+
+#: Seconds a SQLite connection waits for another writer before giving up.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+
+#: Key of the advisory lock that serialises concurrent migrations on PostgreSQL
+#: (an arbitrary constant: "audiofp" in ASCII, fits a signed 64-bit integer).
+_PG_MIGRATION_LOCK = 0x617564696F6670
+
+
+def params_meta_key(scheme: int) -> str:
+    """The ``index_meta`` key under which the digest of ``scheme``'s parameters is kept."""
+    return f"params_digest:{scheme}"
+
+
+# --------------------------------------------------------------------------- URLs and engines
+def normalize_url(url: str) -> URL:
+    """Parse ``url`` and pin the driver audiofp speaks to each backend.
+
+    ``postgresql://`` and ``postgres://`` mean psycopg 3 (the raw COPY path of
+    the repository needs it); ``sqlite://`` means the standard library driver.
+
+    Raises
+    ------
+    ParameterError
+        If the URL cannot be parsed or names another backend or driver.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ParameterError(f"not a database URL: {url!r}") from exc
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return parsed.set(drivername="sqlite+pysqlite")
+    raise ParameterError(
+        f"unsupported database URL scheme {parsed.drivername!r}: "
+        "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+    )
+
+
+def _sqlite_is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or bool(url.query.get("mode") == "memory")
+
+
+def create_store_engine(url: str | URL) -> Engine:
+    """Create an engine with audiofp's connection settings for its backend.
+
+    SQLite: parent folder created, WAL journal (readers never block the
+    writer), ``synchronous=NORMAL`` (durable at checkpoints, safe in WAL),
+    a busy timeout, foreign keys on, and transactions that really begin where
+    SQLAlchemy says so (the stdlib driver otherwise runs DDL outside any
+    transaction and ignores SAVEPOINT semantics). PostgreSQL: connections are
+    pinged before use so that a restarted server costs one retry, not an error.
+    """
+    parsed = url if isinstance(url, URL) else normalize_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
+    if _sqlite_is_memory(parsed):
+        # Every session must see the same in-memory database: one shared connection.
+        kwargs["poolclass"] = StaticPool
+        kwargs["connect_args"]["check_same_thread"] = False
+    else:
+        Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, **kwargs)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy: the driver's implicit BEGIN
+    # (emitted only before DML) would leave migrations non-transactional.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once (no busy
+    # wait) if another writer committed meanwhile; writers therefore take the
+    # write lock up front with BEGIN IMMEDIATE, and wait their turn.
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+# --------------------------------------------------------------------------- migrations
+def migrations_path() -> Path:
+    """The folder of the Alembic scripts, whether installed or in a source tree."""
+    spec = importlib.util.find_spec("migrations")
+    if spec is not None and spec.origin is not None:
+        candidate = Path(spec.origin).parent
+        if (candidate / "env.py").is_file() and (candidate / "versions").is_dir():
+            return candidate
+    candidate = Path(__file__).resolve().parents[2] / "migrations"
+    if (candidate / "env.py").is_file():
+        return candidate
+    raise FileNotFoundError("the audiofp migrations folder is missing from this installation")
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """An Alembic configuration built in code: no working-directory or ini dependency."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_path()))
+    if url is not None:
+        rendered = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+        # ConfigParser interpolation treats '%' (URL-escaped passwords) specially.
+        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+def head_revisions() -> tuple[str, ...]:
+    """The revision(s) the code expects the schema to be at."""
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def _revision_of(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _run_upgrade(engine: Engine, revision: str) -> None:
+    """Upgrade through ``engine``, serialised against other processes doing the same."""
+    if engine.dialect.name == "sqlite":
+        # Take the write lock before reading the current revision.
+        engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+        config = alembic_config(engine.url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema at ``url`` to ``revision`` (``audiofp db upgrade``); idempotent."""
+    engine = create_store_engine(url)
+    try:
+        _run_upgrade(engine, revision)
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """The Alembic revision of the schema at ``url``; None for an empty database."""
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as connection:
+            return _revision_of(connection)
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- the store
+class Store:
+    """A handle on one audiofp database: engine, sessions, parameter guard.
+
+    Create it with :meth:`open`; share one per process (the engine pools
+    connections and is thread-safe); call :meth:`dispose` at shutdown.
+    """
+
+    def __init__(self, url: str, engine: Engine, params: FingerprintParams) -> None:
+        self.url = url
+        self.engine = engine
+        self.params = params
+        self._readonly_engine = engine.execution_options(postgresql_readonly=True) if self.dialect == "postgresql" else engine
+        self._write_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if self.dialect == "sqlite" else engine
+
+    @classmethod
+    def open(cls, url: str, *, params: FingerprintParams = DEFAULT_PARAMS, migrate: bool = True) -> "Store":
+        """Connect to ``url``, migrate the schema, and check the fingerprint parameters.
+
+        Parameters
+        ----------
+        url : str
+            ``sqlite:///PATH`` (the folder is created) or ``postgresql+psycopg://...``.
+        params : FingerprintParams
+            Parameters of the fingerprints this process reads and writes.
+        migrate : bool
+            Run ``alembic upgrade head`` first (a no-op when already there). When
+            False the schema must already be at the head revision.
+
+        Raises
+        ------
+        ParameterError
+            If the URL is not one of the supported backends.
+        IndexMismatchError
+            If the index was built with other parameters for ``params.scheme``,
+            or (``migrate=False``) the schema is not at the code's revision.
+        """
+        parsed = normalize_url(url)
+        engine = create_store_engine(parsed)
+        store = cls(parsed.render_as_string(hide_password=False), engine, params)
+        try:
+            store._prepare_schema(migrate)
+            store._check_params()
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        Sessions take the SQLite write lock when they begin (so concurrent
+        writers queue instead of failing); pass ``readonly=True`` for a pure
+        read (a match lookup) so it runs beside writers. On PostgreSQL
+        ``readonly`` makes the transaction READ ONLY.
+        """
+        bind = self._readonly_engine if readonly else self._write_engine
+        with Session(bind, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    # ----------------------------------------------------------------- internals
+    def _prepare_schema(self, migrate: bool) -> None:
+        heads = head_revisions()
+        with self.engine.connect() as connection:
+            current = _revision_of(connection)
+        if current is not None and (current,) == heads:
+            return  # the common case: no lock, no Alembic run
+        if migrate:
+            _run_upgrade(self.engine, "head")
+            return
+        raise IndexMismatchError(
+            f"the database schema is at revision {current or 'none (empty database)'}, "
+            f"the code expects {', '.join(heads)}; run `audiofp db upgrade`"
+        )
+
+    def _check_params(self) -> None:
+        from .repository import setdefault_meta
+
+        wanted = self.params.digest()
+        with self.session() as session:
+            # Insert-if-absent, then read: two processes opening a fresh index
+            # with different parameters cannot both win.
+            recorded = setdefault_meta(session, params_meta_key(self.params.scheme), wanted)
+        if recorded != wanted:
+            raise IndexMismatchError(
+                f"the index holds scheme {self.params.scheme} fingerprints built with parameters "
+                f"digest {recorded}, but this code uses digest {wanted}; mixing them would ruin "
+                "matching. Use the parameters the index was built with, a new scheme number, "
+                "or a new database."
+            )
