@@ -1,0 +1,176 @@
+"""SQLAlchemy models of the moderation domain: uploads, uses, removals, events, keys, audit.
+
+These tables sit next to the core index (``sounds``) and describe what the
+platform did with the sounds: which upload reused which sound (a *use*), which
+uploads were taken down (a *removal*), what the upload pipelines should
+re-review (the *event* feed), who may call the API (*api keys*) and who looked
+at or changed what (the *audit log*).
+
+"Linked to removed content" is not stored as a flag on a sound: it is derived
+from active removals and undisputed uses at read time, so that reversing a
+removal or disputing a use makes the link follow without a cascade of updates
+that could drift out of step.
+
+The schema is made by ``migrations/versions/0002_moderation.py``; keep the two
+in step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .models import Base, RowKey, utcnow
+
+#: Foreign keys to ``sounds.id`` must have the same type as that column.
+SoundRef = RowKey
+
+
+class Upload(Base):
+    """A platform content item sent by an upload pipeline, with its verdict."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(RowKey, primary_key=True, autoincrement=True)
+    content_id: Mapped[str] = mapped_column(String(255), unique=True)
+    """The platform's own id of the content; the idempotency key of a submission."""
+    account_id: Mapped[str] = mapped_column(String(255), index=True)
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    metadata_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="live")
+    """``live`` or ``removed``; mirrors whether an unreversed removal exists."""
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    original_sound_id: Mapped[int | None] = mapped_column(
+        SoundRef, ForeignKey("sounds.id"), nullable=True
+    )
+    """The sound registered from this upload's audio, when it reused nothing."""
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    verdict_json: Mapped[str] = mapped_column(Text)
+    """The response body given the first time, replayed verbatim on retries."""
+
+
+class Use(Base):
+    """The link "this upload reuses that sound", with the evidence."""
+
+    __tablename__ = "uses"
+    __table_args__ = (
+        UniqueConstraint("upload_id", "sound_id", name="uq_uses_upload_sound"),
+        Index("ix_uses_sound_id_id", "sound_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(RowKey, primary_key=True, autoincrement=True)
+    upload_id: Mapped[int] = mapped_column(RowKey, ForeignKey("uploads.id"))
+    sound_id: Mapped[int] = mapped_column(SoundRef, ForeignKey("sounds.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    """``original`` (the upload introduced the sound) or ``reuse``."""
+    query_start: Mapped[float] = mapped_column(Float)
+    query_end: Mapped[float] = mapped_column(Float)
+    sound_start: Mapped[float] = mapped_column(Float)
+    sound_end: Mapped[float] = mapped_column(Float)
+    speed: Mapped[float] = mapped_column(Float)
+    pitch_semitones: Mapped[float] = mapped_column(Float)
+    landmarks: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    disputed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    disputed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    dispute_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Removal(Base):
+    """An upload taken down (or a sound linked to removed content from an archive).
+
+    Exactly one of ``upload_id`` and ``sound_id`` is set: removals made through
+    the API name an upload; operators seeding from an archive link a sound
+    directly, because the removed content itself was never uploaded here.
+    """
+
+    __tablename__ = "removals"
+
+    id: Mapped[int] = mapped_column(RowKey, primary_key=True, autoincrement=True)
+    upload_id: Mapped[int | None] = mapped_column(
+        RowKey, ForeignKey("uploads.id"), nullable=True, index=True
+    )
+    sound_id: Mapped[int | None] = mapped_column(
+        SoundRef, ForeignKey("sounds.id"), nullable=True, index=True
+    )
+    policy_label: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    removed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reversed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reversal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SoundLabel(Base):
+    """A free-form label attached to a sound (entity, campaign, archive name...)."""
+
+    __tablename__ = "sound_labels"
+
+    sound_id: Mapped[int] = mapped_column(SoundRef, ForeignKey("sounds.id"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class Event(Base):
+    """One entry of the feed upload pipelines poll: a use that needs re-review.
+
+    The id is the cursor. Writers take a lock before inserting events (see the
+    repository) so that ids become visible in increasing order and a reader
+    that resumes after id N never misses a later-committed smaller id.
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(RowKey, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    removal_id: Mapped[int | None] = mapped_column(RowKey, ForeignKey("removals.id"), nullable=True)
+    sound_id: Mapped[int] = mapped_column(SoundRef, ForeignKey("sounds.id"))
+    use_id: Mapped[int] = mapped_column(RowKey, ForeignKey("uses.id"))
+    upload_id: Mapped[int] = mapped_column(RowKey, ForeignKey("uploads.id"))
+
+
+class ApiKey(Base):
+    """A caller of the API. Only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The first characters of the key, shown in listings to tell keys apart."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditEntry(Base):
+    """Who did what, when: every investigator search, removal, reversal, dispute, key change."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(RowKey, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    """Key name (``key:<name>``) or ``cli`` for operator commands."""
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    detail_json: Mapped[str | None] = mapped_column(Text, nullable=True)
