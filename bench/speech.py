@@ -39,8 +39,11 @@ def espeak(text: str, voice: Voice) -> np.ndarray:
     # A file rather than --stdout: the streamed WAV header carries no length,
     # which libsndfile rejects for some outputs.
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-        cmd = ["espeak-ng", "-v", voice.name, "-p", str(voice.pitch), "-s", str(voice.speed), "-w", tmp.name, text]
-        subprocess.run(cmd, capture_output=True, check=True, timeout=60)
+        # Text on stdin: a sentence starting with "-" must not be read as an option.
+        cmd = ["espeak-ng", "-v", voice.name, "-p", str(voice.pitch), "-s", str(voice.speed), "-w", tmp.name, "--stdin"]
+        proc = subprocess.run(cmd, input=text.encode(), capture_output=True, timeout=60)
+        if proc.returncode != 0:
+            return np.zeros(0, np.float32)
         try:
             data, rate = sf.read(tmp.name, dtype="float32")
         except sf.LibsndfileError:

@@ -1,0 +1,143 @@
+"""Render benchmark results (the JSON the runner writes) as markdown tables.
+
+``python -m bench.report RESULTS.json`` re-renders a saved run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from .metrics import OFFSET_TOLERANCE
+
+
+def _pct(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
+
+
+def _num(x: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x)
+
+
+def _ms(x: float | None) -> str:
+    return _num(None if x is None else x * 1000, "{:.0f}")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _cells(run: dict[str, Any], part: str) -> dict[tuple[str, float], dict[str, Any]]:
+    return {(c["transform"], c["length"]): c for c in run[part]["cells"]}
+
+
+def summary_table(results: dict[str, Any]) -> list[str]:
+    runs = results["runs"]
+    names = list(runs)
+
+    def row(label: str, fn) -> list[str]:
+        return [label] + [fn(runs[n]) for n in names]
+
+    rows = [
+        row("references ingested (hours)", lambda r: f"{r['ingest']['sounds']} ({r['ingest']['audio_seconds'] / 3600:.2f} h)"),
+        row("ingest, x realtime (wall, 1 thread)", lambda r: _num(r["ingest"]["realtime_wall"], "{:.0f}")),
+        row("ingest, x realtime (CPU time)", lambda r: _num(r["ingest"]["realtime_cpu"], "{:.0f}")),
+        row("postings per hour of audio", lambda r: _num(r["disk"]["postings_per_hour"], "{:,.0f}")),
+        row("index MB per hour (index tables)", lambda r: _num(r["disk"]["index_mb_per_hour"])),
+        row("store MB per hour (whole file / database)", lambda r: _num(r["disk"]["total_mb_per_hour"])),
+        row("store size, MB", lambda r: _num(r["disk"]["total_bytes"] / 1e6, "{:.1f}")),
+        row("peak RSS after ingest / after queries, MB", lambda r: f"{r['memory']['peak_rss_mb_after_ingest']:.0f} / {r['memory']['peak_rss_mb_after_queries']:.0f}"),
+        row("queries: recall@1 (all transforms, lengths)", lambda r: f"{_pct(r['queries']['overall']['recall_at_1'])} of {r['queries']['overall']['n']}"),
+        row("negatives held out: false positives", lambda r: f"{r['negatives']['overall']['heldout_fp']} of {r['negatives']['overall']['heldout_n']}"),
+        row("negatives calibration: false positives", lambda r: f"{r['negatives']['overall']['calibration_fp']} of {r['negatives']['overall']['calibration_n']}"),
+        row("query latency p50 / p95, ms (decode incl.)", lambda r: f"{_ms(r['queries']['overall']['latency_p50'])} / {_ms(r['queries']['overall']['latency_p95'])}"),
+        row("errors raised (queries + negatives)", lambda r: str(r["queries"]["overall"]["errors"] + r["negatives"]["overall"]["errors"])),
+    ]
+    return _table(["", *names], rows)
+
+
+def pivot(results: dict[str, Any], part: str, render) -> list[str]:
+    """Transform rows x length columns; one value per store, joined by ' / ' when stores differ."""
+    runs = results["runs"]
+    lengths = results["corpus"]["lengths"]
+    transforms = results["corpus"]["transforms"]
+    cells = {name: _cells(run, part) for name, run in runs.items()}
+    rows = []
+    for t in transforms:
+        row = [t]
+        for length in lengths:
+            values = [render(cells[name].get((t, length))) for name in runs]
+            row.append(values[0] if len(set(values)) == 1 else " / ".join(values))
+        rows.append(row)
+    return _table(["transform", *[f"{x:g} s" for x in lengths]], rows)
+
+
+def detail(run: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    q = _cells(run, "queries")
+    n = _cells(run, "negatives")
+    rows = []
+    for t in results["corpus"]["transforms"]:
+        for length in results["corpus"]["lengths"]:
+            qc, nc = q.get((t, length)), n.get((t, length))
+            if qc is None:
+                continue
+            rows.append([
+                t, f"{length:g}", str(qc["n"]), _pct(qc["recall_at_1"]), _pct(qc["recall_any_rank"]),
+                _num(qc["offset_error_median"]), _num(qc["speed_error_median"], "{:.3f}"),
+                "-" if nc is None else f"{nc['heldout_fp']}/{nc['heldout_n']}",
+                "-" if nc is None else f"{nc['calibration_fp']}/{nc['calibration_n']}",
+                _ms(qc["latency_p50"]), _ms(qc["latency_p95"]),
+            ])
+    header = ["transform", "len s", "n", "recall@1", "right ref any rank", "offset err med s", "speed err med",
+              "FP held-out", "FP calib.", "p50 ms", "p95 ms"]
+    return _table(header, rows)
+
+
+def render(results: dict[str, Any]) -> str:
+    c = results["corpus"]
+    out = [
+        f"# audiofp benchmark, {results['started']}",
+        "",
+        f"Corpus `{c['path']}`: {c['references']} references ({c['reference_hours']:.2f} h: "
+        + ", ".join(f"{k} {v:.2f} h" for k, v in c["reference_hours_by_kind"].items())
+        + f"), {results['query_count']} queries, {results['negative_count']} negative clips. "
+        f"Machine: {results['machine']}. Engine params digest `{results['params_digest']}`."
+        + (" **Quick run: figures are a smoke test, not a measurement.**" if results.get("quick") else ""),
+        "",
+        "## Summary",
+        "",
+        *summary_table(results),
+        "",
+        f"## Recall@1 (top match = right reference, sound_start within {OFFSET_TOLERANCE:g} s of truth)",
+        "",
+        *pivot(results, "queries", lambda cell: "-" if cell is None else _pct(cell["recall_at_1"])),
+        "",
+        "## False positives on negatives (held-out + calibration halves; any match counts)",
+        "",
+        *pivot(results, "negatives", lambda cell: "-" if cell is None else f"{cell['heldout_fp'] + cell['calibration_fp']}/{cell['heldout_n'] + cell['calibration_n']}"),
+        "",
+        "## Query latency p50 / p95, ms (wall time of identify, decode included)",
+        "",
+        *pivot(results, "queries", lambda cell: "-" if cell is None else f"{_ms(cell['latency_p50'])} / {_ms(cell['latency_p95'])}"),
+    ]
+    for name, run in results["runs"].items():
+        out += ["", f"## Detail: {name}", "", *detail(run, results)]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m bench.report RESULTS.json", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(json.loads(Path(args[0]).read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
