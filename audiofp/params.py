@@ -30,57 +30,96 @@ from .errors import ParameterError
 
 
 @dataclass(frozen=True)
-class HashLayout:
-    """Bit layout of a triplet hash: ``df1 | df2 | ratio`` from high to low bits.
+class HashField:
+    """One quantised quantity of a triplet hash.
 
-    Each field is a quantisation cell index (an unsigned integer). ``df`` cells
-    are centred so that a difference of 0 sits in the middle of a cell.
+    A value ``v`` falls in cell ``floor((v - lo) / step)``, clipped to the
+    field's ``2**bits`` cells. When querying, every cell within
+    ``query_tolerance`` of the measured value is looked up, which absorbs
+    peak-position jitter for invariant fields and the whole plausible
+    speed/pitch range for the non-invariant ones.
     """
 
-    df_bits: int = 7
-    ratio_bits: int = 6
+    name: str
+    bits: int
+    lo: float
+    step: float
+    query_tolerance: float
+
+    @property
+    def cells(self) -> int:
+        return 1 << self.bits
+
+    def cell(self, values: np.ndarray) -> np.ndarray:
+        """Cell index of each value, shape like ``values``, int64."""
+        idx = np.floor((np.asarray(values, dtype=np.float64) - self.lo) / self.step)
+        return np.clip(idx, 0, self.cells - 1).astype(np.int64)
+
+
+def _default_fields() -> tuple[HashField, ...]:
+    return (
+        # Invariant to pitch shift and speed change: log-frequency differences.
+        HashField("df1", bits=6, lo=-32.0, step=1.0, query_tolerance=0.35),
+        HashField("df2", bits=6, lo=-32.0, step=1.0, query_tolerance=0.35),
+        # Invariant to speed change and time-stretch: ratio of two time gaps.
+        HashField("ratio", bits=5, lo=0.0, step=1.0 / 32.0, query_tolerance=0.012),
+        # Not invariant: the anchor's frequency band. Coarse, and searched over
+        # the whole pitch/speed range at query time; it buys specificity so
+        # that a lookup returns few unrelated postings in a large index.
+        HashField("band", bits=4, lo=0.0, step=12.0, query_tolerance=14.0),
+    )
+
+
+@dataclass(frozen=True)
+class HashLayout:
+    """Bit layout of a hash: its fields from the most to the least significant bits."""
+
+    fields: tuple[HashField, ...] = field(default_factory=_default_fields)
+
+    def __post_init__(self) -> None:
+        if self.total_bits > 32:
+            raise ParameterError("a hash layout must fit 32 bits")
 
     @property
     def total_bits(self) -> int:
         """Number of bits a hash occupies."""
-        return 2 * self.df_bits + self.ratio_bits
+        return sum(f.bits for f in self.fields)
 
-    @property
-    def df_cells(self) -> int:
-        return 1 << self.df_bits
+    def field(self, name: str) -> HashField:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise ParameterError(f"no hash field named {name!r}")
 
-    @property
-    def ratio_cells(self) -> int:
-        return 1 << self.ratio_bits
-
-    def pack(self, df1_cell: np.ndarray, df2_cell: np.ndarray, ratio_cell: np.ndarray) -> np.ndarray:
-        """Combine cell indices into hashes.
+    def pack(self, cells: dict[str, np.ndarray]) -> np.ndarray:
+        """Combine per-field cell indices into hashes.
 
         Parameters
         ----------
-        df1_cell, df2_cell : np.ndarray of int, shape (n,)
-            Cell indices in ``[0, df_cells)``.
-        ratio_cell : np.ndarray of int, shape (n,)
-            Cell indices in ``[0, ratio_cells)``.
+        cells : dict of str to np.ndarray of int, each shape (n,)
+            One array per field name, values in ``[0, field.cells)``.
 
         Returns
         -------
         np.ndarray of uint32, shape (n,)
         """
-        df1 = np.asarray(df1_cell, dtype=np.uint32)
-        df2 = np.asarray(df2_cell, dtype=np.uint32)
-        ratio = np.asarray(ratio_cell, dtype=np.uint32)
-        if (df1 >= self.df_cells).any() or (df2 >= self.df_cells).any() or (ratio >= self.ratio_cells).any():
-            raise ParameterError("hash field out of range for its bit width")
-        return (df1 << (self.df_bits + self.ratio_bits)) | (df2 << self.ratio_bits) | ratio
+        out: np.ndarray | None = None
+        for f in self.fields:
+            c = np.asarray(cells[f.name], dtype=np.int64)
+            if c.size and (c.min() < 0 or c.max() >= f.cells):
+                raise ParameterError(f"hash field {f.name!r} out of range for {f.bits} bits")
+            out = c if out is None else (out << f.bits) | c
+        assert out is not None
+        return out.astype(np.uint32)
 
-    def unpack(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Split hashes back into ``(df1_cell, df2_cell, ratio_cell)``; the inverse of :meth:`pack`."""
-        h = np.asarray(hashes, dtype=np.uint32)
-        ratio = h & np.uint32(self.ratio_cells - 1)
-        df2 = (h >> self.ratio_bits) & np.uint32(self.df_cells - 1)
-        df1 = h >> (self.df_bits + self.ratio_bits)
-        return df1, df2, ratio
+    def unpack(self, hashes: np.ndarray) -> dict[str, np.ndarray]:
+        """Split hashes back into per-field cell indices; the inverse of :meth:`pack`."""
+        h = np.asarray(hashes, dtype=np.int64)
+        cells: dict[str, np.ndarray] = {}
+        for f in reversed(self.fields):
+            cells[f.name] = h & (f.cells - 1)
+            h = h >> f.bits
+        return {f.name: cells[f.name] for f in self.fields}
 
 
 @dataclass(frozen=True)
@@ -121,7 +160,7 @@ class FingerprintParams:
     """Minimum time gap (frames) anchor->target and target->target."""
     max_span: int = 62
     """Maximum time span (frames) anchor -> second target."""
-    max_df: float = 27.0
+    max_df: float = 30.0
     """Maximum |log-frequency difference| (bins) anchor -> target."""
     ref_fanout: int = 4
     """Triplets formed per anchor when indexing."""
@@ -150,16 +189,6 @@ class FingerprintParams:
     def n_bins(self) -> int:
         """Number of log-frequency bins between fmin and fmax."""
         return int(np.floor(self.bins_per_octave * np.log2(self.fmax / self.fmin))) + 1
-
-    @property
-    def df_step(self) -> float:
-        """Quantisation step (bins) of the frequency-difference fields."""
-        return 2 * self.max_df / self.layout.df_cells
-
-    @property
-    def ratio_step(self) -> float:
-        """Quantisation step of the time-ratio field."""
-        return 1.0 / self.layout.ratio_cells
 
     def digest(self) -> str:
         """Stable hex digest of every field; equal digests mean compatible hashes."""

@@ -1,0 +1,306 @@
+"""From index hits to verified matches: voting, alignment fitting and scoring.
+
+Every hit (a query triplet found under the same hash in a sound) carries its
+own estimate of the edit: the speed factor (ratio of the two triplets' time
+spans) and the pitch shift (difference of anchor frequencies). Hits of a true
+match agree on one sound, one alignment ``t_sound = speed * t_query + offset``
+and one pitch shift; random hits scatter. The matcher votes on coarse cells of
+that space, refits each strong cell with a robust line fit, and scores the
+agreeing triplets against a Poisson null model of chance agreement, which
+gives each match an estimated false-match probability.
+
+Nothing here touches the database: the caller looks the hashes up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from .hashes import QueryHashes
+from .params import FingerprintParams
+from .types import Match, Triplets
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Search range and acceptance rule of the matcher.
+
+    Attributes
+    ----------
+    min_speed, max_speed : float
+        Range of query-vs-sound time-scale factors searched.
+    max_shift_bins : float
+        Largest |pitch shift| searched, log-frequency bins.
+    time_tolerance : float
+        Frames an agreeing hit may sit off the fitted alignment line.
+    shift_tolerance : float
+        Bins an agreeing hit's pitch shift may differ from the fitted one.
+    min_landmarks : int
+        Fewest agreeing triplets a match needs.
+    max_false_match_probability : float
+        Largest estimated false-match probability accepted.
+    max_candidates : int
+        Vote cells refined per query.
+    """
+
+    min_speed: float = 0.75
+    max_speed: float = 1.36
+    max_shift_bins: float = 15.0
+    time_tolerance: float = 2.5
+    shift_tolerance: float = 1.5
+    min_landmarks: int = 5
+    max_false_match_probability: float = 1e-4
+    max_candidates: int = 40
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Query triplets joined with the index postings found under their hashes."""
+
+    sound: np.ndarray  # uint32 sound id
+    triplet: np.ndarray  # int64 index into the query's triplets
+    t_query: np.ndarray  # float64 anchor frame in the query
+    t_sound: np.ndarray  # float64 anchor frame in the sound
+    speed: np.ndarray  # float64 per-hit time-scale estimate
+    shift: np.ndarray  # float64 per-hit pitch shift, bins
+
+    def __len__(self) -> int:
+        return int(self.sound.size)
+
+    def take(self, idx: np.ndarray) -> "Hits":
+        return Hits(*(getattr(self, f)[idx] for f in ("sound", "triplet", "t_query", "t_sound", "speed", "shift")))
+
+
+def join_hits(
+    triplets: Triplets,
+    queried: QueryHashes,
+    hit_hashes: np.ndarray,
+    postings: np.ndarray,
+    settings: MatchSettings,
+) -> Hits:
+    """Pair each posting with every query triplet that looked its hash up.
+
+    Parameters
+    ----------
+    triplets : Triplets
+        The query's triplets.
+    queried : QueryHashes
+        The hashes the query looked up.
+    hit_hashes : np.ndarray of uint32, shape (m,)
+        Hash of each posting returned by the index.
+    postings : np.ndarray of POSTING_DTYPE, shape (m,)
+    settings : MatchSettings
+
+    Returns
+    -------
+    Hits
+        Only hits whose speed and pitch estimates are within the searched range.
+    """
+    order = np.argsort(queried.hashes, kind="stable")
+    sorted_hashes = queried.hashes[order]
+    left = np.searchsorted(sorted_hashes, hit_hashes, side="left")
+    right = np.searchsorted(sorted_hashes, hit_hashes, side="right")
+    counts = right - left
+    posting_idx = np.repeat(np.arange(hit_hashes.size), counts)
+    within = np.arange(posting_idx.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    trip = queried.triplet[order[np.repeat(left, counts) + within]]
+    p = postings[posting_idx]
+
+    span_sound = p["span"].astype(np.float64) / 2.0
+    speed = span_sound / triplets.span[trip].astype(np.float64)
+    shift = triplets.f0[trip].astype(np.float64) - p["freq"].astype(np.float64)
+    keep = (speed >= settings.min_speed) & (speed <= settings.max_speed) & (np.abs(shift) <= settings.max_shift_bins)
+    return Hits(
+        sound=p["sound"][keep],
+        triplet=trip[keep],
+        t_query=triplets.t0[trip[keep]].astype(np.float64),
+        t_sound=p["time"][keep].astype(np.float64),
+        speed=speed[keep],
+        shift=shift[keep],
+    )
+
+
+# Vote cell sizes: alignment (frames of the sound at the query's middle),
+# pitch shift (bins) and log2 speed. Candidates gather hits from the
+# neighbouring cells too, so a cluster split by a cell edge is not lost.
+_ALIGN_CELL = 10.0
+_SHIFT_CELL = 3.0
+_SPEED_CELL = 0.06
+
+
+def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings, *, query_frames: float) -> list[Match]:
+    """Vote, verify and rank the sounds the query reuses.
+
+    Parameters
+    ----------
+    hits : Hits
+    params : FingerprintParams
+    settings : MatchSettings
+    query_frames : float
+        Length of the query in frames, for centring alignments and the null model.
+
+    Returns
+    -------
+    list of Match
+        Accepted matches, best first; distinct segments of the query that reuse
+        different sounds (or one sound at different places) are separate matches.
+    """
+    if len(hits) == 0:
+        return []
+    middle = query_frames / 2.0
+    log_speed = np.log2(hits.speed)
+    align = hits.t_sound - hits.speed * (hits.t_query - middle)
+    cells = np.stack(
+        [
+            hits.sound.astype(np.int64),
+            np.floor(align / _ALIGN_CELL).astype(np.int64),
+            np.floor(hits.shift / _SHIFT_CELL).astype(np.int64),
+            np.floor(log_speed / _SPEED_CELL).astype(np.int64),
+        ],
+        axis=1,
+    )
+    keys, inverse, votes = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    n_cells = keys.shape[0]
+    top = np.argsort(-votes, kind="stable")[: settings.max_candidates]
+    top = top[votes[top] >= settings.min_landmarks]
+
+    sound_hits = _count_by(hits.sound)
+    sound_align_range = _align_range_by_sound(hits.sound, align, query_frames)
+
+    found: list[_Candidate] = []
+    for cell in top:
+        members = inverse == cell
+        cand = _refine(hits, members, align, log_speed, settings)
+        if cand is None or cand.landmarks < settings.min_landmarks:
+            continue
+        cand.false_match_probability = _false_match_probability(
+            cand.landmarks,
+            n_sound_hits=sound_hits[int(cand.sound)],
+            align_range=sound_align_range[int(cand.sound)],
+            settings=settings,
+            n_tests=n_cells,
+        )
+        found.append(cand)
+
+    accepted = [c for c in _suppress_duplicates(found) if c.false_match_probability <= settings.max_false_match_probability]
+    frame = params.frame_seconds
+    return [c.to_match(frame, query_frames) for c in accepted]
+
+
+@dataclass
+class _Candidate:
+    sound: int
+    speed: float
+    offset: float
+    shift: float
+    landmarks: int
+    q_lo: float
+    q_hi: float
+    false_match_probability: float = 1.0
+
+    def to_match(self, frame: float, query_frames: float) -> Match:
+        q_lo, q_hi = self.q_lo, min(self.q_hi, query_frames)
+        duration = max(q_hi - q_lo, 1.0) * frame
+        return Match(
+            sound_id=self.sound,
+            query_start=round(q_lo * frame, 3),
+            query_end=round(q_hi * frame, 3),
+            sound_start=round(max(0.0, self.speed * q_lo + self.offset) * frame, 3),
+            sound_end=round(max(0.0, self.speed * q_hi + self.offset) * frame, 3),
+            speed=round(self.speed, 4),
+            pitch_semitones=round(self.shift * 12.0 / 36.0, 2),
+            landmarks=self.landmarks,
+            score=round(self.landmarks / duration, 2),
+            false_match_probability=float(self.false_match_probability),
+        )
+
+
+def _refine(hits: Hits, members: np.ndarray, align: np.ndarray, log_speed: np.ndarray, settings: MatchSettings) -> _Candidate | None:
+    """Fit ``t_sound = speed * t_query + offset`` to one vote cell and its neighbours."""
+    sound = hits.sound[members][0]
+    centre_align = float(np.median(align[members]))
+    centre_shift = float(np.median(hits.shift[members]))
+    centre_speed = float(np.median(log_speed[members]))
+    near = (
+        (hits.sound == sound)
+        & (np.abs(align - centre_align) <= 1.5 * _ALIGN_CELL)
+        & (np.abs(hits.shift - centre_shift) <= 1.5 * _SHIFT_CELL)
+        & (np.abs(log_speed - centre_speed) <= 1.5 * _SPEED_CELL)
+    )
+    sub = hits.take(np.flatnonzero(near))
+    speed = 2.0**centre_speed
+    offset = float(np.median(sub.t_sound - speed * sub.t_query))
+    shift = centre_shift
+    inliers = np.zeros(len(sub), dtype=bool)
+    for _ in range(3):
+        resid = sub.t_sound - (speed * sub.t_query + offset)
+        inliers = (np.abs(resid) <= settings.time_tolerance) & (np.abs(sub.shift - shift) <= settings.shift_tolerance)
+        if inliers.sum() < 2:
+            return None
+        tq, ts = sub.t_query[inliers], sub.t_sound[inliers]
+        if np.ptp(tq) > 20.0:
+            slope, intercept = np.polyfit(tq, ts, 1)
+            # A fit outside the searched range means the inliers are not a line.
+            if settings.min_speed <= slope <= settings.max_speed:
+                speed, offset = float(slope), float(intercept)
+        else:
+            offset = float(np.median(ts - speed * tq))
+        shift = float(np.median(sub.shift[inliers]))
+    # Evidence is counted in distinct anchors on both sides: the triplets of one
+    # anchor share its peak, so they agree or disagree together and are not
+    # independent votes (counting them separately made unrelated audio look
+    # significant).
+    landmarks = min(np.unique(sub.t_query[inliers]).size, np.unique(sub.t_sound[inliers]).size)
+    tq = sub.t_query[inliers]
+    return _Candidate(
+        sound=int(sound), speed=speed, offset=offset, shift=shift, landmarks=int(landmarks),
+        q_lo=float(tq.min()), q_hi=float(tq.max()),
+    )
+
+
+def _false_match_probability(landmarks: int, *, n_sound_hits: int, align_range: float, settings: MatchSettings, n_tests: int) -> float:
+    """Chance that unrelated audio lines up ``landmarks`` hits this well.
+
+    Under the null hypothesis the sound's hits scatter uniformly over its
+    alignment range, the searched pitch range and speed range; the expected
+    number inside one fitted window is Poisson. The tail probability is
+    multiplied by the number of vote cells examined (a Bonferroni bound), so
+    the figure stands for the whole query.
+    """
+    window = (
+        (2.0 * settings.time_tolerance / max(align_range, 2.0 * settings.time_tolerance))
+        * (2.0 * settings.shift_tolerance / (2.0 * settings.max_shift_bins))
+    )
+    expected = max(n_sound_hits * window, 1e-9)
+    tail = float(stats.poisson.sf(landmarks - 1, expected))
+    return float(min(1.0, tail * max(n_tests, 1)))
+
+
+def _count_by(sound: np.ndarray) -> dict[int, int]:
+    ids, counts = np.unique(sound, return_counts=True)
+    return {int(i): int(c) for i, c in zip(ids, counts)}
+
+
+def _align_range_by_sound(sound: np.ndarray, align: np.ndarray, query_frames: float) -> dict[int, float]:
+    order = np.argsort(sound, kind="stable")
+    s, a = sound[order], align[order]
+    bounds = np.r_[0, np.flatnonzero(np.diff(s)) + 1, s.size]
+    return {int(s[b0]): float(np.ptp(a[b0:b1]) + query_frames) for b0, b1 in zip(bounds[:-1], bounds[1:])}
+
+
+def _suppress_duplicates(cands: list[_Candidate]) -> list[_Candidate]:
+    """Keep the strongest of candidates describing the same stretch of the same sound."""
+    kept: list[_Candidate] = []
+    for c in sorted(cands, key=lambda c: (-c.landmarks, c.false_match_probability)):
+        if any(
+            k.sound == c.sound
+            and abs((k.speed * c.q_lo + k.offset) - (c.speed * c.q_lo + c.offset)) < 25.0
+            for k in kept
+        ):
+            continue
+        kept.append(c)
+    return kept
