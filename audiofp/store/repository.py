@@ -240,10 +240,9 @@ def _grouped_rows(scheme: int, hashes: np.ndarray, postings: np.ndarray) -> list
     starts = np.concatenate(([0], np.flatnonzero(np.diff(sorted_hashes)) + 1))
     ends = np.append(starts[1:], len(sorted_hashes))
     keys = (np.int64(scheme) << np.int64(32)) | sorted_hashes[starts].astype(np.int64)
-    return [
-        (key, packed[start * POSTING_BYTES : end * POSTING_BYTES])
-        for key, start, end in zip(keys.tolist(), starts.tolist(), ends.tolist())
-    ]
+    # Byte offsets computed in numpy: the Python loop below is the per-row cost.
+    first, last = (starts * POSTING_BYTES).tolist(), (ends * POSTING_BYTES).tolist()
+    return [(key, packed[a:b]) for key, a, b in zip(keys.tolist(), first, last)]
 
 
 def add_postings(session: Session, scheme: int, hashes: np.ndarray, postings: np.ndarray) -> None:
