@@ -65,7 +65,8 @@ def test_postings_of_two_sounds_come_back_exactly_per_hash(store):
     rng = np.random.default_rng(1)
     # Hashes 0..299 shared by both sounds, each sound also has its own range,
     # and hash 2**32-1 exercises the top of the key space.
-    hashes_a = np.concatenate([rng.integers(0, 300, 2000), np.arange(1000, 1100), [2**32 - 1]]).astype(np.uint32)
+    top = [2**32 - 1]
+    hashes_a = np.concatenate([rng.integers(0, 300, 2000), np.arange(1000, 1100), top]).astype(np.uint32)
     hashes_b = np.concatenate([rng.integers(0, 300, 1500), np.arange(2000, 2050)]).astype(np.uint32)
     with store.session() as session:
         a = new_sound(session, "a" * 64)
@@ -173,7 +174,9 @@ def test_concurrent_writers_on_overlapping_hashes_lose_nothing(store):
     batches = 15
     per_batch = {sid: [make_postings(sid, 400, rng) for _ in range(batches)] for sid in sound_ids}
     # Both writers hit the same 300 hashes, in different orders.
-    hashes = {sid: [rng.permutation(np.arange(400) % 300).astype(np.uint32) for _ in range(batches)] for sid in sound_ids}
+    hashes = {
+        sid: [rng.permutation(np.arange(400) % 300).astype(np.uint32) for _ in range(batches)] for sid in sound_ids
+    }
     errors: list[BaseException] = []
     start = threading.Barrier(len(sound_ids))
 
@@ -306,7 +309,8 @@ def test_migrations_build_the_schema_from_empty_and_rerun_as_no_op(store_url):
         with engine.connect() as connection:
             assert CORE_TABLES <= set(inspect(connection).get_table_names())
             # The migrations and the models describe the same core schema.
-            diffs = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            diffs = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
     assert [d for d in diffs if _table_of(d) in CORE_TABLES] == []

@@ -61,7 +61,10 @@ def normalize_url(url: str) -> URL:
     if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
         return parsed.set(drivername="postgresql+psycopg")
     if backend == "sqlite" and driver in ("", "pysqlite"):
-        return parsed.set(drivername="sqlite+pysqlite")
+        parsed = parsed.set(drivername="sqlite+pysqlite")
+        if parsed.database and parsed.database.startswith("~"):
+            parsed = parsed.set(database=str(Path(parsed.database).expanduser()))
+        return parsed
     raise ParameterError(
         f"unsupported database URL scheme {parsed.drivername!r}: "
         "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
@@ -199,8 +202,9 @@ class Store:
         self.url = url
         self.engine = engine
         self.params = params
-        self._readonly_engine = engine.execution_options(postgresql_readonly=True) if self.dialect == "postgresql" else engine
-        self._write_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if self.dialect == "sqlite" else engine
+        postgres = self.dialect == "postgresql"
+        self._readonly_engine = engine.execution_options(postgresql_readonly=True) if postgres else engine
+        self._write_engine = engine if postgres else engine.execution_options(sqlite_begin="IMMEDIATE")
 
     @classmethod
     def open(cls, url: str, *, params: FingerprintParams = DEFAULT_PARAMS, migrate: bool = True) -> "Store":

@@ -351,7 +351,10 @@ def index_stats(session: Session) -> IndexStats:
         select(func.count(Sound.id), func.coalesce(func.sum(Sound.duration_seconds), 0.0))
     ).one()
     rows, total_bytes = session.execute(
-        select(func.count(FingerprintPostings.key), func.coalesce(func.sum(func.length(FingerprintPostings.postings)), 0))
+        select(
+            func.count(FingerprintPostings.key),
+            func.coalesce(func.sum(func.length(FingerprintPostings.postings)), 0),
+        )
     ).one()
     if _dialect(session) == "postgresql":
         size = session.execute(
