@@ -6,6 +6,7 @@ This is the service layer the API and the CLI call: it composes the engine
 """
 
 from .cursors import decode_cursor, encode_cursor
+from .health import ping
 from .history import (
     AccountSound,
     ClipMatch,
@@ -51,7 +52,7 @@ __all__ = [
     "HistoryPage", "IssuedKey", "ModerationSettings", "PERMISSIONS", "ROLES", "RemovalOutcome",
     "SharedAccount", "SoundDetails", "Submission", "account_sounds", "audit_log", "authenticate",
     "build_verdict", "create_key", "decode_cursor", "dispute_use", "dry_run_match", "encode_cursor",
-    "events_since", "get_removal", "label_sounds", "link_sounds_to_removal", "list_keys",
+    "events_since", "get_removal", "ping", "label_sounds", "link_sounds_to_removal", "list_keys",
     "record_removal", "reverse_removal", "revoke_key", "search_by_clip", "shared_accounts",
     "sound_details", "sound_history", "submit_upload",
 ]

@@ -1,0 +1,116 @@
+"""Every error the API returns, as RFC 9457 problem+json, mapped in this one place.
+
+Domain errors (``audiofp.errors``) and the API's own (authentication, roles,
+rate limits, request shape) become a status, a stable problem ``type`` and a
+detail that tells the caller what to fix. Anything unexpected becomes a 500
+problem without internals, and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from audiofp import errors as domain
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "/problems/"
+
+
+class ApiError(Exception):
+    """An error raised by the API layer itself."""
+
+    status = 400
+    slug = "invalid-request"
+    title = "Invalid request"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class Unauthorized(ApiError):
+    status, slug, title = 401, "unauthorized", "Missing or invalid API key"
+
+
+class Forbidden(ApiError):
+    status, slug, title = 403, "forbidden", "The API key's role may not do this"
+
+
+class RateLimited(ApiError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class UnsupportedMedia(ApiError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported request media type"
+
+
+class InvalidRequest(ApiError):
+    status, slug, title = 400, "invalid-request", "Invalid request"
+
+
+#: Domain error -> (status, type slug, title). The most specific class wins
+#: because the lookup walks the exception's MRO.
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, str, str]] = {
+    domain.SilentAudioError: (422, "silent-audio", "The audio holds no signal to fingerprint"),
+    domain.AudioTooLongError: (413, "audio-too-long", "The audio is longer than allowed"),
+    domain.InputTooLargeError: (413, "too-large", "The file is larger than allowed"),
+    domain.BadAudioError: (422, "bad-media", "The file could not be decoded as audio"),
+    domain.ParameterError: (400, "invalid-request", "Invalid request"),
+    domain.NotFoundError: (404, "not-found", "Not found"),
+    domain.ConflictError: (409, "conflict", "Conflict with the current state"),
+    domain.IndexMismatchError: (503, "index-mismatch", "The index does not match this service's parameters"),
+    domain.AudioFPError: (400, "invalid-request", "Invalid request"),
+}
+
+
+def problem(status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None,
+            **extra: Any) -> Response:
+    body = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail,
+            "instance": request.path, **extra}
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _domain(exc: domain.AudioFPError) -> Response:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_ERRORS:
+            status, slug, title = DOMAIN_ERRORS[cls]
+            return problem(status, slug, title, str(exc) or title)
+    raise exc  # pragma: no cover - AudioFPError itself is in the table
+
+
+def _http(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    if status == 413:
+        return problem(413, "too-large", "The request body is larger than allowed",
+                       "the upload exceeds the configured maximum size (MAX_UPLOAD_BYTES)")
+    slug = (exc.name or "error").lower().replace(" ", "-")
+    response = problem(status, slug, exc.name or "Error", exc.description or exc.name or "")
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response
+
+
+def _unexpected(exc: Exception) -> Response:
+    if isinstance(exc, OperationalError):
+        log.warning("database unavailable: %s", exc)
+        return problem(503, "unavailable", "Service unavailable", "the database is unavailable; retry later",
+                       {"Retry-After": "5"})
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return problem(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ApiError, lambda e: problem(e.status, e.slug, e.title, e.detail, e.headers))
+    app.register_error_handler(domain.AudioFPError, _domain)
+    app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(Exception, _unexpected)

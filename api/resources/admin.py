@@ -1,0 +1,30 @@
+"""Admins read the effective configuration and the audit log."""
+
+from flask import Blueprint, current_app, jsonify, request
+
+from audiofp.moderation import audit_log
+
+from .. import render
+from ..auth import requires
+from ..config import DEFAULTS
+from ..parsing import query_int
+from ..services import services
+
+bp = Blueprint("admin", __name__, url_prefix="/v1")
+
+
+@bp.get("/config")
+@requires("config")
+def show_config():
+    # The database URL may hold a password: report only which backend is used.
+    shown = {k.lower(): current_app.config[k] for k in DEFAULTS if k != "DATABASE_URL"}
+    shown["database_backend"] = services().store.dialect
+    return jsonify(shown)
+
+
+@bp.get("/audit")
+@requires("config")
+def show_audit():
+    entries = audit_log(services().store, after_id=query_int("after_id", 0, low=0, high=2**62),
+                        limit=query_int("limit", 100, low=1, high=1000), action=request.args.get("action") or None)
+    return jsonify({"entries": [render.audit_entry(e) for e in entries]})

@@ -1,0 +1,19 @@
+"""The cursor-paginated feed of uses to re-review."""
+
+from flask import Blueprint, jsonify, request
+
+from audiofp.moderation import events_since
+
+from .. import render
+from ..auth import requires
+from ..parsing import query_int
+from ..services import services
+
+bp = Blueprint("events", __name__, url_prefix="/v1/events")
+
+
+@bp.get("")
+@requires("events")
+def list_events():
+    page = events_since(services().store, request.args.get("cursor"), limit=query_int("limit", 100, low=1, high=500))
+    return jsonify(render.event_page(page))

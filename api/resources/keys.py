@@ -1,0 +1,33 @@
+"""Admins issue, list and revoke API keys."""
+
+from flask import Blueprint, jsonify
+
+from audiofp.moderation import create_key, list_keys, revoke_key
+
+from .. import render
+from ..auth import current_actor, requires
+from ..parsing import body_text, json_body
+from ..services import services
+
+bp = Blueprint("keys", __name__, url_prefix="/v1/keys")
+
+
+@bp.post("")
+@requires("keys")
+def issue():
+    body = json_body()
+    issued = create_key(services().store, name=body_text(body, "name", required=True),
+                        role=body_text(body, "role", required=True), actor=current_actor())
+    return jsonify({**render.key(issued.record), "key": issued.secret}), 201
+
+
+@bp.get("")
+@requires("keys")
+def index():
+    return jsonify({"keys": [render.key(k) for k in list_keys(services().store)]})
+
+
+@bp.delete("/<int:key_id>")
+@requires("keys")
+def revoke(key_id: int):
+    return jsonify(render.key(revoke_key(services().store, key_id, actor=current_actor())))

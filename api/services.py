@@ -1,0 +1,48 @@
+"""The per-process handle on the store and the domain settings.
+
+The store is opened on first use, not at import or app creation, so a worker
+starts (and answers liveness) even while the database is still coming up; the
+readiness endpoint reports 503 until it can be opened.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import Flask, current_app
+
+from audiofp.moderation import ModerationSettings
+from audiofp.store import Store
+
+from .config import moderation_settings
+
+
+class Services:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.url: str = config["DATABASE_URL"]
+        self.migrate: bool = bool(config["MIGRATE"])
+        self.settings: ModerationSettings = moderation_settings(config)
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = Store.open(self.url, migrate=self.migrate)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.dispose()
+            self._store = None
+
+
+def services() -> Services:
+    return current_app.extensions["audiofp"]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["audiofp"] = Services(app.config)
