@@ -185,6 +185,8 @@ def test_concurrent_writers_on_overlapping_hashes_lose_nothing(store):
             start.wait()
             for h, p in zip(hashes[sid], per_batch[sid]):
                 with store.session() as session:
+                    # Read, then write: the pattern of an ingest (is this sound known?).
+                    index_stats(session)
                     add_postings(session, 1, h, p)
         except BaseException as exc:  # surfaced in the main thread below
             errors.append(exc)
@@ -205,6 +207,24 @@ def test_concurrent_writers_on_overlapping_hashes_lose_nothing(store):
         for h, entries in expected.items():
             # Each writer's own postings survive, in that writer's order.
             assert [e for e in got[h] if e[0] == sid] == entries
+
+
+def test_readers_see_committed_state_while_a_writer_is_open(store):
+    seen: list[int] = []
+
+    def reader() -> None:
+        with store.session(readonly=True) as session:
+            seen.append(index_stats(session).sounds)
+
+    with store.session() as writer:
+        new_sound(writer, "a" * 64)
+        thread = threading.Thread(target=reader)
+        thread.start()
+        thread.join(timeout=20)
+        # A match lookup is neither blocked by an ingest in progress nor sees half of it.
+        assert not thread.is_alive() and seen == [0]
+    reader()
+    assert seen == [0, 1]
 
 
 # --------------------------------------------------------------------------- sounds
