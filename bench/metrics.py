@@ -30,6 +30,12 @@ class QueryOutcome:
     latency: float
     found: bool
     """Recall@1 hit."""
+    right_ref_top: bool
+    """The first match is the right reference, wherever it places the query.
+
+    Differs from ``found`` when a reference repeats itself (looped game music,
+    a refrain): the audio at the reported place is then the same as at the true one.
+    """
     right_ref_anywhere: bool
     offset_error: float | None
     """Seconds, when the top match is the right reference."""
@@ -71,6 +77,7 @@ def score_query(query: Any, matches: list[dict[str, Any]], sound_to_ref: dict[in
         length=query.length,
         latency=latency,
         found=bool(right and offset_error is not None and offset_error <= OFFSET_TOLERANCE),
+        right_ref_top=bool(right),
         right_ref_anywhere=any(sound_to_ref.get(m["sound_id"]) == query.ref_id for m in matches),
         offset_error=offset_error,
         speed_error=speed_error,
@@ -103,6 +110,7 @@ def summarize_queries(group: list[QueryOutcome]) -> dict[str, float]:
     return {
         "n": n,
         "recall_at_1": sum(o.found for o in group) / n if n else math.nan,
+        "right_ref_top": sum(o.right_ref_top for o in group) / n if n else math.nan,
         "recall_any_rank": sum(o.right_ref_anywhere for o in group) / n if n else math.nan,
         "offset_error_median": _median([o.offset_error for o in group if o.offset_error is not None]),
         "speed_error_median": _median([o.speed_error for o in group if o.speed_error is not None]),

@@ -53,6 +53,7 @@ def summary_table(results: dict[str, Any]) -> list[str]:
         row("store size, MB", lambda r: _num(r["disk"]["total_bytes"] / 1e6, "{:.1f}")),
         row("peak RSS after ingest / after queries, MB", lambda r: f"{r['memory']['peak_rss_mb_after_ingest']:.0f} / {r['memory']['peak_rss_mb_after_queries']:.0f}"),
         row("queries: recall@1 (all transforms, lengths)", lambda r: f"{_pct(r['queries']['overall']['recall_at_1'])} of {r['queries']['overall']['n']}"),
+        row("queries: first match is the right reference (any offset)", lambda r: _pct(r["queries"]["overall"]["right_ref_top"])),
         row("negatives held out: false positives", lambda r: f"{r['negatives']['overall']['heldout_fp']} of {r['negatives']['overall']['heldout_n']}"),
         row("negatives calibration: false positives", lambda r: f"{r['negatives']['overall']['calibration_fp']} of {r['negatives']['overall']['calibration_n']}"),
         row("query latency p50 / p95, ms (decode incl.)", lambda r: f"{_ms(r['queries']['overall']['latency_p50'])} / {_ms(r['queries']['overall']['latency_p95'])}"),
@@ -87,13 +88,13 @@ def detail(run: dict[str, Any], results: dict[str, Any]) -> list[str]:
             if qc is None:
                 continue
             rows.append([
-                t, f"{length:g}", str(qc["n"]), _pct(qc["recall_at_1"]), _pct(qc["recall_any_rank"]),
+                t, f"{length:g}", str(qc["n"]), _pct(qc["recall_at_1"]), _pct(qc["right_ref_top"]), _pct(qc["recall_any_rank"]),
                 _num(qc["offset_error_median"]), _num(qc["speed_error_median"], "{:.3f}"),
                 "-" if nc is None else f"{nc['heldout_fp']}/{nc['heldout_n']}",
                 "-" if nc is None else f"{nc['calibration_fp']}/{nc['calibration_n']}",
                 _ms(qc["latency_p50"]), _ms(qc["latency_p95"]),
             ])
-    header = ["transform", "len s", "n", "recall@1", "right ref any rank", "offset err med s", "speed err med",
+    header = ["transform", "len s", "n", "recall@1", "right ref first", "right ref any rank", "offset err med s", "speed err med",
               "FP held-out", "FP calib.", "p50 ms", "p95 ms"]
     return _table(header, rows)
 

@@ -77,9 +77,15 @@ def fresh_store(kind: str, workdir: Path, *, pg_base: str = DEFAULT_PG, keep: bo
 
 def disk_usage(store: Store) -> DiskUsage:
     """Measure the store now (checkpoints SQLite's WAL first so the file holds everything)."""
-    with store.session() as session:
-        if store.dialect == "sqlite":
-            session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    if store.dialect == "sqlite":
+        # A checkpoint cannot run inside a transaction: use a bare driver
+        # connection (audiofp runs the sqlite3 driver in autocommit mode).
+        raw = store.engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
+    with store.session(readonly=True) as session:
         stats = index_stats(session)
     if store.dialect == "sqlite":
         db_path = Path(store.engine.url.database or "")
