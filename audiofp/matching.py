@@ -293,14 +293,23 @@ def _align_range_by_sound(sound: np.ndarray, align: np.ndarray, query_frames: fl
 
 
 def _suppress_duplicates(cands: list[_Candidate]) -> list[_Candidate]:
-    """Keep the strongest of candidates describing the same stretch of the same sound."""
+    """Keep the strongest candidate for each stretch of the query and sound.
+
+    One stretch of a query comes from one place in a sound: when music repeats
+    a passage, the same clip also lines up, more weakly, with the repeats.
+    Those are dropped. Candidates that cover different stretches of the query
+    (a clip reusing two sounds in sequence, or one sound twice) are all kept.
+    """
     kept: list[_Candidate] = []
     for c in sorted(cands, key=lambda c: (-c.landmarks, c.false_match_probability)):
-        if any(
-            k.sound == c.sound
-            and abs((k.speed * c.q_lo + k.offset) - (c.speed * c.q_lo + c.offset)) < 25.0
-            for k in kept
-        ):
+        if any(k.sound == c.sound and _overlap(k, c) > 0.5 for k in kept):
             continue
         kept.append(c)
     return kept
+
+
+def _overlap(a: _Candidate, b: _Candidate) -> float:
+    """Overlap of two candidates' query ranges, as a fraction of the shorter one."""
+    inter = min(a.q_hi, b.q_hi) - max(a.q_lo, b.q_lo)
+    shorter = max(min(a.q_hi - a.q_lo, b.q_hi - b.q_lo), 1.0)
+    return max(inter, 0.0) / shorter

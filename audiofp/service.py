@@ -1,0 +1,171 @@
+"""Use cases of the fingerprint index: add a sound, identify a clip.
+
+This is the one layer that composes the engine (pure functions over arrays)
+with the store (SQL). The CLI, the API and the moderation domain call these
+functions and nothing below them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from . import audio as audio_io
+from .config import Settings
+from .fingerprint import QueryFingerprint, fingerprint_for_index, fingerprint_for_query
+from .matching import MatchSettings, find_matches, join_hits
+from .store import Store, repository
+from .types import Audio, Match
+
+Source = str | Path | bytes | BinaryIO
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What adding one recording did.
+
+    ``created`` is False when the same decoded audio was already a sound; then
+    ``sound_id`` is that sound and nothing was written.
+    """
+
+    sound_id: int
+    created: bool
+    duration: float
+    fingerprints: int
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """The sounds a clip reuses (best first), with the clip's length and the time taken."""
+
+    matches: list[Match]
+    duration: float
+    seconds: float
+    lookups: int = 0
+    hits: int = 0
+    labels: dict[int, str | None] = field(default_factory=dict)
+
+
+def decode(source: Source, *, settings: Settings, sample_rate: int) -> Audio:
+    """Decode ``source`` to analysis-rate mono audio within the configured limits."""
+    return audio_io.decode(
+        source,
+        sample_rate=sample_rate,
+        max_bytes=settings.max_input_bytes,
+        max_seconds=settings.max_duration_seconds,
+        timeout_seconds=settings.decode_timeout_seconds,
+    )
+
+
+def add_sound_audio(
+    session: Session,
+    store: Store,
+    audio: Audio,
+    *,
+    label: str | None = None,
+    source_name: str | None = None,
+) -> IngestOutcome:
+    """Add decoded audio as a sound inside the caller's transaction.
+
+    The sound row and all its postings are written in ``session``: the caller's
+    commit makes them visible together, and a failure leaves nothing.
+    Audio whose decoded content is already known is not added again.
+    """
+    digest = audio_io.content_digest(audio)
+    known = repository.find_sound_by_digest(session, digest)
+    if known is not None:
+        return IngestOutcome(known.id, False, known.duration_seconds, known.fingerprint_count, known.label)
+    fp = fingerprint_for_index(audio, store.params)
+    record = repository.add_sound(
+        session,
+        content_digest=digest,
+        duration_seconds=audio.duration,
+        scheme=store.params.scheme,
+        fingerprint_count=len(fp),
+        label=label,
+        source_name=source_name,
+    )
+    repository.add_postings(session, store.params.scheme, fp.hashes, fp.postings(record.id))
+    return IngestOutcome(record.id, True, audio.duration, len(fp), label)
+
+
+def ingest(store: Store, source: Source, *, label: str | None = None, settings: Settings | None = None) -> IngestOutcome:
+    """Decode ``source`` and add it as a sound, in one transaction."""
+    settings = settings or Settings.from_env()
+    audio = decode(source, settings=settings, sample_rate=store.params.sample_rate)
+    name = Path(source).name if isinstance(source, (str, Path)) else None
+    with store.session() as session:
+        return add_sound_audio(session, store, audio, label=label, source_name=name)
+
+
+def identify_audio(
+    store: Store,
+    audio: Audio,
+    *,
+    session: Session | None = None,
+    match_settings: MatchSettings | None = None,
+) -> QueryResult:
+    """Find the known sounds ``audio`` reuses.
+
+    Parameters
+    ----------
+    store : Store
+    audio : Audio
+        Decoded query at the analysis rate.
+    session : Session, optional
+        Run the lookup inside this transaction (so a caller can match and
+        record atomically); a read-only session of its own otherwise.
+    match_settings : MatchSettings, optional
+        Search range and acceptance rule; the calibrated defaults otherwise.
+    """
+    started = time.perf_counter()
+    settings = match_settings or MatchSettings()
+    query = fingerprint_for_query(audio, store.params)
+    if session is None:
+        with store.session(readonly=True) as own:
+            matches, hits, labels = _match_in(own, store, query, settings)
+    else:
+        matches, hits, labels = _match_in(session, store, query, settings)
+    return QueryResult(
+        matches=matches,
+        duration=audio.duration,
+        seconds=time.perf_counter() - started,
+        lookups=int(query.lookups.hashes.size),
+        hits=hits,
+        labels=labels,
+    )
+
+
+def _match_in(
+    session: Session, store: Store, query: QueryFingerprint, settings: MatchSettings
+) -> tuple[list[Match], int, dict[int, str | None]]:
+    """One lookup round trip, the matching, and the labels of the matched sounds."""
+    hit_hashes, postings = repository.lookup_postings(session, store.params.scheme, query.lookups.hashes)
+    hits = join_hits(query.triplets, query.lookups, hit_hashes, postings, settings)
+    matches = find_matches(hits, store.params, settings, query_frames=query.n_frames)
+    labels: dict[int, str | None] = {}
+    if matches:
+        records = repository.get_sounds(session, {m.sound_id for m in matches})
+        labels = {i: r.label for i, r in records.items()}
+    return matches, len(hits), labels
+
+
+def identify(store: Store, source: Source, *, settings: Settings | None = None, match_settings: MatchSettings | None = None) -> QueryResult:
+    """Decode ``source`` and find the known sounds it reuses; ``seconds`` includes decoding."""
+    started = time.perf_counter()
+    settings = settings or Settings.from_env()
+    audio = decode(source, settings=settings, sample_rate=store.params.sample_rate)
+    result = identify_audio(store, audio, match_settings=match_settings)
+    return QueryResult(
+        matches=result.matches,
+        duration=result.duration,
+        seconds=time.perf_counter() - started,
+        lookups=result.lookups,
+        hits=result.hits,
+        labels=result.labels,
+    )
