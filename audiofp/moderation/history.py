@@ -195,7 +195,7 @@ def search_by_clip(
     from .. import service
 
     _check_limit(history_limit)
-    audio = decode_source(source, settings)
+    audio = decode_source(store, source, settings)
     matches = usable_matches(list(service.identify_audio(store, audio).matches), settings)
     from .uploads import _evidence
 

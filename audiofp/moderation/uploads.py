@@ -122,18 +122,19 @@ def build_verdict(
     }
 
 
-def decode_source(source: Source, settings: ModerationSettings) -> Audio:
-    """Decode an upload within the configured limits (size, duration, time)."""
+def decode_source(store: Any, source: Source, settings: ModerationSettings) -> Audio:
+    """Decode an upload at the index's analysis rate within the configured limits
+    (size, duration, wall-clock time)."""
     from .. import service
 
-    return service.decode(source, settings=settings.engine)
+    return service.decode(source, settings=settings.engine, sample_rate=store.params.sample_rate)
 
 
 def dry_run_match(store: Any, source: Source, *, settings: ModerationSettings) -> dict[str, Any]:
     """The verdict an upload would get now, recording nothing."""
     from .. import service
 
-    audio = decode_source(source, settings)
+    audio = decode_source(store, source, settings)
     result = service.identify_audio(store, audio)
     matches = usable_matches(list(result.matches), settings)
     with store.session(readonly=True) as session:
@@ -181,7 +182,7 @@ def submit_upload(
 
     from .. import service
 
-    audio = decode_source(source, settings)
+    audio = decode_source(store, source, settings)
     matches = usable_matches(list(service.identify_audio(store, audio).matches), settings)
     for attempt in range(_RECORD_ATTEMPTS):
         try:
