@@ -63,14 +63,10 @@ def spectrogram(audio: Audio, params: FingerprintParams) -> Spectrogram:
     if audio.sample_rate != params.sample_rate:
         raise ParameterError(f"audio is at {audio.sample_rate} Hz, analysis needs {params.sample_rate} Hz")
     x = np.asarray(audio.samples, dtype=np.float32)
-    # Centre the first frame on t = 0 so frame k covers time k * hop; pad with
-    # zeros so a short clip still yields whole frames.
+    # Centre frame k on sample k * hop, from the first sample to the last.
     pad = params.win_length // 2
-    x = np.pad(x, (pad, pad + params.win_length))
-    n_frames = 1 + (len(x) - params.win_length) // params.hop_length - 1
-    if n_frames < 1:
-        return Spectrogram(values=np.zeros((params.n_bins, 0), np.float32), frame_seconds=params.frame_seconds)
-    frames = np.lib.stride_tricks.sliding_window_view(x, params.win_length)[:: params.hop_length][:n_frames]
+    x = np.pad(x, (pad, pad))
+    frames = np.lib.stride_tricks.sliding_window_view(x, params.win_length)[:: params.hop_length]
     window = np.hanning(params.win_length + 2)[1:-1].astype(np.float32)
     spectrum = np.fft.rfft(frames * window, n=params.n_fft, axis=1)
     power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
