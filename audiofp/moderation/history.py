@@ -197,8 +197,6 @@ def search_by_clip(
     _check_limit(history_limit)
     audio = decode_source(store, source, settings)
     matches = usable_matches(list(service.identify_audio(store, audio).matches), settings)
-    from .uploads import _evidence
-
     out = []
     with store.session() as session:
         for m in matches:
