@@ -151,10 +151,17 @@ def _decode_container(
     total = 0
 
     def flush(last: bool) -> None:
+        # Batches are cut at whole multiples of the input rate, not at codec
+        # frame edges, so equal PCM resamples to equal samples whatever the
+        # container's frame size (the content digest depends on it).
         nonlocal pending_size, total
-        batch = np.concatenate(pending) if pending else np.zeros(0, dtype=np.float32)
+        joined = np.concatenate(pending) if pending else np.zeros(0, dtype=np.float32)
+        cut = joined.size if last else (joined.size // in_rate) * in_rate
+        batch, rest = joined[:cut], joined[cut:]
         pending.clear()
-        pending_size = 0
+        if rest.size:
+            pending.append(rest)
+        pending_size = rest.size
         out = resampler.resample_chunk(batch, last=last)
         chunks.append(out)
         total += out.size
