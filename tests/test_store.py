@@ -367,6 +367,18 @@ def test_opening_without_migrating_an_empty_database_is_refused(store_url):
         Store.open(store_url, migrate=False)
 
 
+def test_a_schema_migrated_by_newer_code_is_refused(store_url):
+    Store.open(store_url).dispose()
+    engine = create_store_engine(store_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(IndexMismatchError, match="9999_future"):
+        Store.open(store_url)
+
+
 def test_workers_opening_a_fresh_database_at_once_all_succeed(store_url):
     errors: list[BaseException] = []
     start = threading.Barrier(3)

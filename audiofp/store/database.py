@@ -154,6 +154,12 @@ def head_revisions() -> tuple[str, ...]:
     return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
+def known_revision(revision: str) -> bool:
+    """Whether this code's migrations include ``revision``."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return any(script.revision == revision for script in scripts.walk_revisions())
+
+
 def _revision_of(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
@@ -277,6 +283,11 @@ class Store:
             current = _revision_of(connection)
         if current is not None and (current,) == heads:
             return  # the common case: no lock, no Alembic run
+        if current is not None and not known_revision(current):
+            raise IndexMismatchError(
+                f"the database schema is at revision {current}, which this version of audiofp "
+                f"does not know (it expects {', '.join(heads)}); it was migrated by newer code"
+            )
         if migrate:
             _run_upgrade(self.engine, "head")
             return
