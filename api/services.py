@@ -34,6 +34,17 @@ class Services:
                     self._store = Store.open(self.url, migrate=self.migrate)
         return self._store
 
+    def warm_up(self) -> bool:
+        """Open the store and load the engine now, so the first request does not pay
+        for it; False (and stay lazy) if the database is not reachable yet."""
+        import audiofp.service  # noqa: F401 - imports numpy/scipy/PyAV once, at boot
+
+        try:
+            self.store
+        except Exception:  # readiness reports it; requests retry opening
+            return False
+        return True
+
     def close(self) -> None:
         if self._store is not None:
             self._store.dispose()

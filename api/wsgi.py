@@ -7,3 +7,4 @@ other ``AUDIOFP_*`` keys of ``api.config``) or ``AUDIOFP_API_CONFIG``.
 from . import create_app
 
 app = create_app()
+app.extensions["audiofp"].warm_up()
