@@ -377,6 +377,14 @@ def test_a_schema_migrated_by_newer_code_is_refused(store_url):
         engine.dispose()
     with pytest.raises(IndexMismatchError, match="9999_future"):
         Store.open(store_url)
+    with pytest.raises(IndexMismatchError, match="newer code"):
+        upgrade(store_url)
+
+
+def test_upgrading_to_an_unknown_revision_is_refused(sqlite_url):
+    with pytest.raises(ParameterError, match="unknown schema revision"):
+        upgrade(sqlite_url, "0042_nope")
+    assert current_revision(sqlite_url) is None
 
 
 def test_workers_opening_a_fresh_database_at_once_all_succeed(store_url):

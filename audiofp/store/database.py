@@ -177,10 +177,30 @@ def _run_upgrade(engine: Engine, revision: str) -> None:
         command.upgrade(config, revision)
 
 
+def _refuse_unknown_schema(current: str | None) -> None:
+    if current is not None and not known_revision(current):
+        raise IndexMismatchError(
+            f"the database schema is at revision {current}, which this version of audiofp "
+            f"does not know (it expects {', '.join(head_revisions())}); it was migrated by newer code"
+        )
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema at ``url`` to ``revision`` (``audiofp db upgrade``); idempotent."""
+    """Bring the schema at ``url`` to ``revision`` (``audiofp db upgrade``); idempotent.
+
+    Raises
+    ------
+    ParameterError
+        If ``revision`` is not one of this code's revisions (nor ``head``).
+    IndexMismatchError
+        If the database was migrated by newer code.
+    """
+    if revision not in ("head", "heads") and not known_revision(revision):
+        raise ParameterError(f"unknown schema revision {revision!r}; known heads: {', '.join(head_revisions())}")
     engine = create_store_engine(url)
     try:
+        with engine.connect() as connection:
+            _refuse_unknown_schema(_revision_of(connection))
         _run_upgrade(engine, revision)
     finally:
         engine.dispose()
@@ -283,11 +303,7 @@ class Store:
             current = _revision_of(connection)
         if current is not None and (current,) == heads:
             return  # the common case: no lock, no Alembic run
-        if current is not None and not known_revision(current):
-            raise IndexMismatchError(
-                f"the database schema is at revision {current}, which this version of audiofp "
-                f"does not know (it expects {', '.join(heads)}); it was migrated by newer code"
-            )
+        _refuse_unknown_schema(current)
         if migrate:
             _run_upgrade(self.engine, "head")
             return
