@@ -34,16 +34,23 @@ from typing import Any, Callable  # noqa: E402
 
 from audiofp import service  # noqa: E402
 from audiofp.errors import AudioFPError  # noqa: E402
+from audiofp.matching import MatchSettings  # noqa: E402
 from audiofp.params import DEFAULT_PARAMS  # noqa: E402
 from audiofp.store import Store  # noqa: E402
 
 from . import manifest  # noqa: E402
 from .manifest import Negative, Query, Reference  # noqa: E402
 from .metrics import NegativeOutcome, QueryOutcome, negative_cells, query_cells, score_query, summarize_negatives, summarize_queries  # noqa: E402
+from . import calibration  # noqa: E402
 from .report import render  # noqa: E402
 from .stores import DEFAULT_PG, disk_usage, fresh_store  # noqa: E402
 
 FULL_CORPUS = Path("bench/corpus/full")
+
+#: The default search range with the acceptance rule opened up, so that the
+#: best candidate of every clip comes back with its raw evidence (landmarks,
+#: score, estimated false-match probability) for setting a threshold.
+PERMISSIVE = MatchSettings(min_landmarks=3, max_false_match_probability=1.0)
 QUICK_CORPUS = Path("bench/corpus/quick")
 
 
@@ -93,20 +100,31 @@ def ingest_all(store: Store, corpus: Path, refs: list[Reference], log: Callable[
     return sound_to_ref, figures
 
 
-def identify_timed(store: Store, path: Path) -> tuple[list[dict[str, Any]], float, str | None]:
+def identify_timed(store: Store, path: Path, match_settings: MatchSettings | None = None) -> tuple[list[dict[str, Any]], float, str | None]:
     """Matches (as dicts), wall seconds, and the error type if the service refused the input."""
     t0 = time.perf_counter()
     try:
-        result = service.identify(store, str(path))
+        result = service.identify(store, str(path), match_settings=match_settings)
     except AudioFPError as exc:
         return [], time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"
     return [match_dict(m) for m in result.matches], time.perf_counter() - t0, None
 
 
+def best_candidate(store: Store, path: Path, sound_to_ref: dict[int, str] | None = None, ref_id: str | None = None) -> dict[str, Any] | None:
+    """Raw evidence of the strongest candidate under :data:`PERMISSIVE` (of the true reference, for a query)."""
+    matches, _, error = identify_timed(store, path, PERMISSIVE)
+    if error is not None:
+        return None
+    if sound_to_ref is not None:
+        matches = [m for m in matches if sound_to_ref.get(m["sound_id"]) == ref_id]
+    return max(matches, key=lambda m: m["landmarks"], default=None)
+
+
 def run_store(kind: str, corpus: Path, refs: list[Reference], queries: list[Query], negatives: list[Negative],
-              clips_path: Path, *, pg_base: str, log: Callable[[str], None]) -> dict[str, Any]:
+              clips_path: Path, *, pg_base: str, calibrate: bool, log: Callable[[str], None]) -> dict[str, Any]:
     """The whole benchmark on one fresh store of ``kind``."""
     with tempfile.TemporaryDirectory(prefix="audiofp-bench-") as tmp, fresh_store(kind, Path(tmp), pg_base=pg_base) as store:
+        empty = disk_usage(store).total
         log(f"[{kind}] ingesting {len(refs)} references")
         sound_to_ref, ingest = ingest_all(store, corpus, refs, log)
         rss_ingest = peak_rss_mb()
@@ -120,7 +138,10 @@ def run_store(kind: str, corpus: Path, refs: list[Reference], queries: list[Quer
                 matches, latency, error = identify_timed(store, corpus / q.path)
                 outcome = score_query(q, matches, sound_to_ref, latency, error)
                 q_out.append(outcome)
-                clips.write(json.dumps({"kind": "query", **asdict(q), **asdict(outcome), "matches": matches}) + "\n")
+                record = {**asdict(q), **asdict(outcome), "clip": "query", "matches": matches}
+                if calibrate:
+                    record["best_candidate"] = best_candidate(store, corpus / q.path, sound_to_ref, q.ref_id)
+                clips.write(json.dumps(record) + "\n")
                 if (i + 1) % 250 == 0:
                     log(f"  queries {i + 1}/{len(queries)}")
             log(f"[{kind}] running {len(negatives)} negatives")
@@ -128,7 +149,10 @@ def run_store(kind: str, corpus: Path, refs: list[Reference], queries: list[Quer
                 matches, latency, error = identify_timed(store, corpus / neg.path)
                 outcome = NegativeOutcome(neg.id, neg.transform, neg.length, neg.half, latency, matches, error)
                 n_out.append(outcome)
-                clips.write(json.dumps({"kind": "negative", **asdict(neg), "latency": latency, "error": error, "matches": matches}) + "\n")
+                record = {**asdict(neg), "clip": "negative", "latency": latency, "error": error, "matches": matches}
+                if calibrate and neg.half == "calibration":
+                    record["best_candidate"] = best_candidate(store, corpus / neg.path)
+                clips.write(json.dumps(record) + "\n")
                 if (i + 1) % 500 == 0:
                     log(f"  negatives {i + 1}/{len(negatives)}")
         return {
@@ -141,6 +165,8 @@ def run_store(kind: str, corpus: Path, refs: list[Reference], queries: list[Quer
                 "postings_per_hour": disk.postings / hours,
                 "index_mb_per_hour": disk.index / 1e6 / hours,
                 "total_mb_per_hour": disk.total / 1e6 / hours,
+                "empty_store_bytes": empty,
+                "growth_mb_per_hour": (disk.total - empty) / 1e6 / hours,
             },
             "memory": {"peak_rss_mb_after_ingest": rss_ingest, "peak_rss_mb_after_queries": peak_rss_mb()},
             "queries": {
@@ -170,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run on the small corpus (built if missing)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL without a database name")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="also record each calibration negative's (and each query's true) best candidate "
+                        "under an open acceptance rule, in the clips file (untimed, about doubles the run)")
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -198,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     for kind in kinds:
         clips_path = args.out / f"{started}-{kind}-clips.jsonl"
-        results["runs"][kind] = run_store(kind, corpus, refs, queries, negatives, clips_path, pg_base=args.pg, log=log)
+        results["runs"][kind] = run_store(kind, corpus, refs, queries, negatives, clips_path, pg_base=args.pg, calibrate=args.calibrate, log=log)
     text = render(results)
+    if args.calibrate:
+        for kind in kinds:
+            text += f"\n# {kind}\n\n" + calibration.render(Path(results["runs"][kind]["clips_file"]))
     (args.out / f"{started}.json").write_text(json.dumps(results, indent=1, default=float))
     (args.out / f"{started}.md").write_text(text)
     sys.stdout.write(text)
