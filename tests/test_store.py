@@ -413,6 +413,7 @@ def test_sqlite_store_uses_wal_and_foreign_keys(sqlite_url):
         assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar_one() >= 10_000
+        assert connection.execute(text("PRAGMA mmap_size")).scalar_one() > 0
 
 
 @pytest.mark.postgres
