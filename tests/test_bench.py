@@ -125,3 +125,43 @@ def test_manifest_round_trip(tmp_path) -> None:
     records = [Negative("n1", "negatives/n1.wav", "src", "music", 1.5, "clean", 3.0, "heldout")]
     assert write_jsonl(tmp_path / "n.jsonl", records) == 1
     assert read_jsonl(tmp_path / "n.jsonl", Negative) == records
+
+
+def test_calibration_threshold_rejects_every_negative_and_reports_recall_kept() -> None:
+    from bench.calibration import thresholds
+
+    def clip(landmarks: float | None) -> dict:
+        if landmarks is None:
+            return {"best_candidate": None}
+        return {"best_candidate": {"landmarks": landmarks, "score": landmarks, "false_match_probability": 10.0 ** -landmarks}}
+
+    negatives = [clip(None), clip(3), clip(4)]
+    queries = [clip(5), clip(10), clip(4), clip(None)]
+    rows = {row[0]: row for row in thresholds(negatives, queries)}
+    assert rows["landmarks"][1] == "2/3"
+    assert rows["landmarks"][4] == "> 4"
+    assert rows["landmarks"][5] == "50.0%"  # 5 and 10 pass; 4 and no candidate do not
+    assert rows["false_match_probability"][4] == "< 0.0001"
+    assert rows["false_match_probability"][5] == "50.0%"
+
+
+def test_filler_postings_follow_the_real_distribution() -> None:
+    from bench.scale import PostingModel
+
+    freq = np.zeros(256)
+    freq[[10, 20]] = [1, 3]
+    span = np.zeros(256)
+    span[40] = 1
+    model = PostingModel(
+        hash_values=np.array([7, 9], np.uint32),
+        hash_cdf=np.array([0.2, 1.0]),
+        freq_cdf=np.cumsum(freq) / freq.sum(),
+        span_cdf=np.cumsum(span) / span.sum(),
+        postings_per_second=40.0,
+    )
+    hashes, postings = model.sample(np.random.default_rng(0), 20_000)
+    assert set(np.unique(hashes)) == {7, 9}
+    assert np.mean(hashes == 7) == pytest.approx(0.2, abs=0.02)
+    assert set(np.unique(postings["freq"])) == {10, 20}
+    assert np.mean(postings["freq"] == 20) == pytest.approx(0.75, abs=0.02)
+    assert (postings["span"] == 40).all()
