@@ -1,0 +1,285 @@
+"""API benchmark: end-to-end latency and throughput of ``POST /v1/uploads``.
+
+Usage::
+
+    python -m bench.api_bench --db sqlite|postgresql [--hours 1000] [--corpus DIR]
+                              [--requests 60] [--clients 8] [--seconds 30] [--workers 4]
+
+Builds a fresh store, ingests the project's samples (and the corpus references
+if ``--corpus`` is given) for real, fills the index to ``--hours`` with the
+scale test's synthetic filler (``bench.scale``: postings drawn from the real
+index's distributions), then starts gunicorn (``api.wsgi:app``, ``--workers``
+processes) on a free local port and measures over HTTP:
+
+* latency p50/p95 of uploads of a 10 s clip (the chant sped up 1.1x, WAV) and
+  of a 60 s video with audio (H.264 + AAC in MP4, the chant and the talked-over
+  chant), one request at a time, each with a new content id, so every request
+  is decoded, matched and recorded (a use; no new sound);
+* throughput (uploads per second, 10 s clips) with ``--clients`` concurrent
+  clients for ``--seconds``.
+
+Writes ``bench/results/<time>-api.md`` and ``.json``. The target is a p95 of
+100 ms or less for the 10 s clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import av
+import numpy as np
+import requests
+import soundfile as sf
+import soxr
+
+from audiofp import service
+from audiofp.moderation import create_key
+from audiofp.store import Store
+
+from .scale import PostingModel, add_filler
+from .stores import DEFAULT_PG, fresh_store
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+RESULTS = ROOT / "bench" / "results"
+TARGET_P95_MS = 100.0
+
+
+def clip_10s() -> bytes:
+    """10 s of the chant sped up 1.1x, as 16-bit WAV."""
+    y, sr = sf.read(SAMPLES / "chant.ogg", dtype="float32")
+    x = soxr.resample(y[sr * 5: sr * 16], sr * 1.1, sr).astype(np.float32)[: sr * 10]
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def video_60s() -> bytes:
+    """60 s MP4: a small H.264 picture and AAC audio (the chant, then the chant talked over)."""
+    a, sr = sf.read(SAMPLES / "chant.ogg", dtype="float32")
+    b, _ = sf.read(SAMPLES / "speech_over_chant.ogg", dtype="float32")
+    audio = np.concatenate([a, b])[: sr * 60]
+    audio = (audio * (0.9 / max(1e-9, float(np.abs(audio).max())))).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "v.mp4"
+        with av.open(str(path), "w", format="mp4") as out:
+            video = out.add_stream("libx264", rate=10)
+            video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+            sound = out.add_stream("aac", rate=sr, layout="mono")
+            for i in range(60 * 10):
+                img = np.full((120, 160, 3), (i * 4) % 256, np.uint8)
+                for packet in video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    out.mux(packet)
+            frame = av.AudioFrame.from_ndarray(audio[None, :], format="flt", layout="mono")
+            frame.sample_rate = sr
+            for packet in sound.encode(frame):
+                out.mux(packet)
+            for stream in (video, sound):
+                for packet in stream.encode(None):
+                    out.mux(packet)
+        return path.read_bytes()
+
+
+def prepare(store: Store, hours: float, corpus: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """Real references, then filler up to ``hours``."""
+    started = time.perf_counter()
+    refs = sorted(SAMPLES.glob("*.ogg"))
+    if corpus is not None:
+        refs += sorted((corpus / "references").glob("*.flac"))
+    real_seconds = 0.0
+    for path in refs:
+        real_seconds += service.ingest(store, path).duration
+    log(f"ingested {len(refs)} references, {real_seconds / 3600:.2f} h")
+    filler_hours = max(0.0, hours - real_seconds / 3600)
+    figures: dict[str, Any] = {"references": len(refs), "real_hours": real_seconds / 3600,
+                               "filler_hours": filler_hours}
+    if filler_hours > 0:
+        figures.update(add_filler(store, PostingModel.from_store(store), filler_hours, chunk_hours=50.0, seed=1,
+                                  log=log))
+    figures["prepare_seconds"] = time.perf_counter() - started
+    return figures
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """gunicorn serving ``api.wsgi:app`` on the store, started and stopped by this process."""
+
+    def __init__(self, url: str, workers: int, logfile: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "AUDIOFP_DATABASE_URL": url, "AUDIOFP_RATE_LIMIT_PER_MINUTE": "0",
+               "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        self._log = logfile.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", "2", "-b", f"127.0.0.1:{self.port}",
+             "--timeout", "120", "api.wsgi:app"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("gunicorn exited; see its log")
+            try:
+                if requests.get(f"{self.base}/health/ready", timeout=10).status_code == 200:
+                    return
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("gunicorn did not become ready")
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self._log.close()
+
+
+class Uploader:
+    """Sends uploads with fresh content ids; thread-safe counter."""
+
+    def __init__(self, base: str, key: str) -> None:
+        self.base = base
+        self.headers = {"Authorization": f"Bearer {key}"}
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def send(self, data: bytes, name: str, session: requests.Session) -> float:
+        with self._lock:
+            self._n += 1
+            n = self._n
+        form = {"content_id": f"bench-{n}", "account_id": f"acct-{n % 50}", "uploaded_at": "2024-05-01T12:00:00Z"}
+        started = time.perf_counter()
+        r = session.post(f"{self.base}/v1/uploads", headers=self.headers, data=form, files={"file": (name, data)},
+                         timeout=120)
+        elapsed = time.perf_counter() - started
+        if r.status_code != 201:
+            raise RuntimeError(f"upload answered {r.status_code}: {r.text[:300]}")
+        if not r.json()["sounds"]:
+            raise RuntimeError("the benchmark clip matched nothing: the index is not what the benchmark expects")
+        return elapsed
+
+
+def latency(up: Uploader, data: bytes, name: str, n: int) -> dict[str, float]:
+    with requests.Session() as s:
+        for _ in range(3):  # warm every worker's caches
+            up.send(data, name, s)
+        times = np.array([up.send(data, name, s) for _ in range(n)]) * 1000
+    return {"n": n, "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
+            "mean_ms": float(times.mean()), "max_ms": float(times.max())}
+
+
+def throughput(up: Uploader, data: bytes, name: str, clients: int, seconds: float) -> dict[str, float]:
+    stop_at = time.monotonic() + seconds
+    counts = [0] * clients
+    errors: list[str] = []
+
+    def run(i: int) -> None:
+        with requests.Session() as s:
+            while time.monotonic() < stop_at:
+                try:
+                    up.send(data, name, s)
+                    counts[i] += 1
+                except Exception as exc:  # report, keep measuring
+                    errors.append(str(exc))
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return {"clients": clients, "seconds": elapsed, "uploads": sum(counts),
+            "uploads_per_second": sum(counts) / elapsed, "errors": len(errors)}
+
+
+def render(r: dict[str, Any]) -> str:
+    lat10, lat60, tp = r["latency_10s_clip"], r["latency_60s_video"], r["throughput_10s_clip"]
+    verdict = "meets" if lat10["p95_ms"] <= TARGET_P95_MS else "misses"
+    return "\n".join([
+        f"# API benchmark ({r['db']}, {r['index_hours']:.0f} h index, {r['workers']} gunicorn workers)",
+        "",
+        f"Machine: {os.cpu_count()} cores. Index: {r['prepare']['real_hours']:.2f} h real audio + "
+        f"{r['prepare']['filler_hours']:.0f} h filler. Every request decodes, matches and records a use.",
+        "",
+        "| upload | requests | p50 | p95 | mean | max |",
+        "|---|---|---|---|---|---|",
+        f"| 10 s clip (WAV) | {lat10['n']} | {lat10['p50_ms']:.0f} ms | {lat10['p95_ms']:.0f} ms | "
+        f"{lat10['mean_ms']:.0f} ms | {lat10['max_ms']:.0f} ms |",
+        f"| 60 s video (MP4, H.264 + AAC, {r['video_bytes'] / 1e6:.1f} MB) | {lat60['n']} | {lat60['p50_ms']:.0f} ms | "
+        f"{lat60['p95_ms']:.0f} ms | {lat60['mean_ms']:.0f} ms | {lat60['max_ms']:.0f} ms |",
+        "",
+        f"Throughput, 10 s clips, {tp['clients']} concurrent clients: **{tp['uploads_per_second']:.1f} uploads/s** "
+        f"({tp['uploads']} in {tp['seconds']:.0f} s, {tp['errors']} errors).",
+        "",
+        f"Target p95 <= {TARGET_P95_MS:.0f} ms for the 10 s clip: {verdict} it.",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL (a database is created and dropped).")
+    p.add_argument("--hours", type=float, default=1000.0, help="Index size to fill to (real + filler).")
+    p.add_argument("--corpus", type=Path, default=None, help="Also ingest this corpus's references.")
+    p.add_argument("--requests", type=int, default=60, help="Sequential requests per latency figure.")
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=30.0, help="Duration of the throughput run.")
+    p.add_argument("--workers", type=int, default=4)
+    args = p.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    clip, video = clip_10s(), video_60s()
+    with tempfile.TemporaryDirectory() as tmp, fresh_store(args.db, Path(tmp), pg_base=args.pg) as store:
+        prepared = prepare(store, args.hours, args.corpus, log)
+        key = create_key(store, name="bench", role="pipeline").secret
+        server = Server(store.url, args.workers, RESULTS / f"{stamp}-api-gunicorn.log")
+        try:
+            server.wait_ready()
+            up = Uploader(server.base, key)
+            log("latency, 10 s clip ...")
+            lat10 = latency(up, clip, "clip.wav", args.requests)
+            log("latency, 60 s video ...")
+            lat60 = latency(up, video, "video.mp4", max(10, args.requests // 3))
+            log("throughput ...")
+            tp = throughput(up, clip, "clip.wav", args.clients, args.seconds)
+        finally:
+            server.stop()
+    results = {"db": args.db, "index_hours": args.hours, "workers": args.workers, "prepare": prepared,
+               "video_bytes": len(video), "latency_10s_clip": lat10, "latency_60s_video": lat60,
+               "throughput_10s_clip": tp}
+    report = render(results)
+    (RESULTS / f"{stamp}-api.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / f"{stamp}-api.md").write_text(report + "\n")
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
