@@ -78,6 +78,7 @@ def history_item(item: HistoryItem) -> dict[str, Any]:
             "account_id": up.account_id,
             "uploaded_at": ts(up.uploaded_at),
             "state": up.state,
+            "metadata": up.metadata,
         },
         "removal": removal(item.removal) if item.removal is not None else None,
     }

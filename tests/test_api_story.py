@@ -101,6 +101,7 @@ def test_reuse_removal_flag_feed_history_and_reversal(harness):
     assert [u["upload"]["content_id"] for u in history] == ["vid-orig", "vid-fast", "vid-talk", "vid-next"]
     assert [u["upload"]["state"] for u in history] == ["live", "live", "removed", "live"]
     assert history[2]["removal"]["policy_label"] == "violent-extremism"
+    assert history[1]["upload"]["metadata"] == {"caption": "test"}
     shared = c.get("/v1/accounts/acct-fresh-3/shared-accounts", headers=h.auth("investigator")).get_json()
     assert {a["account_id"] for a in shared["accounts"]} == {"acct-origin", "acct-fresh-1", "acct-fresh-2"}
 

@@ -68,6 +68,7 @@ def record_removal(
     _check_text("policy_label", policy_label, required=True)
     _check_text("reason", reason, required=False)
     with store.session() as session:
+        repo.lock_links(session, exclusive=True)
         upload = repo.find_upload(session, content_id=content_id)
         if upload is None:
             raise NotFoundError(f"no upload with content id {content_id!r}")
@@ -91,6 +92,7 @@ def link_sounds_to_removal(
     _check_text("policy_label", policy_label, required=True)
     outcomes = []
     with store.session() as session:
+        repo.lock_links(session, exclusive=True)
         known = repo.sound_info(session, sound_ids)
         missing = sorted(set(sound_ids) - set(known))
         if missing:
@@ -123,6 +125,7 @@ def reverse_removal(store: Any, removal_id: int, *, reason: str | None, actor: A
     """Reverse a removal (an appeal upheld); the links it made go away."""
     _check_text("reason", reason, required=False)
     with store.session() as session:
+        repo.lock_links(session, exclusive=True)
         removal = repo.get_removal(session, removal_id)
         if removal is None:
             raise NotFoundError(f"no removal with id {removal_id}")

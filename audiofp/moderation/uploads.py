@@ -247,6 +247,7 @@ def _record(
                 m.sound_id: repo.insert_use(session, upload_id=upload_id, sound_id=m.sound_id, kind="reuse", **match_evidence(m))
                 for m in matches
             }
+        repo.lock_links(session, exclusive=False)
         upload_doc = {
             "id": upload_id,
             "content_id": content_id,

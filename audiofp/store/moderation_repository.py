@@ -3,7 +3,8 @@
 Each function takes an open session (the caller owns the transaction) and
 returns plain dataclasses, never ORM rows. Queries are SQLAlchemy expressions
 that run unchanged on SQLite and PostgreSQL; the one backend-specific step is
-the lock that orders event ids (see :func:`lock_events`).
+the advisory locks that order link changes against verdicts and event ids
+(see :func:`lock_links`).
 """
 
 from __future__ import annotations
@@ -193,20 +194,27 @@ def _removal(row: Removal, upload: Upload | None) -> RemovalRecord:
 # --- locks -----------------------------------------------------------------
 
 
-def _advisory_lock(session: Session, key: int) -> None:
+def _advisory_lock(session: Session, key: int, *, shared: bool = False) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(key)))
+        fn = func.pg_advisory_xact_lock_shared if shared else func.pg_advisory_xact_lock
+        session.execute(select(fn(key)))
     # SQLite serialises writers on the database file, which gives the same order.
 
 
-def lock_events(session: Session) -> None:
-    """Serialise event writers until commit, so event ids become visible in order.
+def lock_links(session: Session, *, exclusive: bool) -> None:
+    """Order link changes (removals, reversals) against verdicts, until commit.
 
-    On PostgreSQL a sequence hands out ids at insert time, not commit time: without
-    this lock a feed reader could see id 12 committed, move its cursor past it, and
-    never see id 11 committed a moment later.
+    A removal takes it exclusively before reading the live uses it will put in
+    the feed; an upload takes it shared before reading the links its verdict
+    reports. Without it, under READ COMMITTED, an upload recorded while a
+    removal commits could see no link and also be missing from the removal's
+    events. Uploads do not block each other (shared).
+
+    Exclusive holders also write events, so event ids become visible in
+    increasing order: a sequence hands out ids at insert time, not commit time,
+    and a feed reader must never move its cursor past an id still to commit.
     """
-    _advisory_lock(session, EVENT_LOCK_KEY)
+    _advisory_lock(session, EVENT_LOCK_KEY, shared=not exclusive)
 
 
 def lock_sound_registration(session: Session) -> None:
@@ -577,7 +585,7 @@ def insert_events(session: Session, *, kind: str, removal_id: int | None, rows: 
     """One event per affected use, in use order; returns the first new event id (None if none)."""
     if not rows:
         return None
-    lock_events(session)
+    lock_links(session, exclusive=True)  # normally already held by the caller
     now = datetime.now(timezone.utc)
     events = [
         Event(
