@@ -51,6 +51,10 @@ class UnsupportedMedia(ApiError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported request media type"
 
 
+class StoreUnavailable(ApiError):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+
 class InvalidRequest(ApiError):
     status, slug, title = 400, "invalid-request", "Invalid request"
 

@@ -12,10 +12,13 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from audiofp.moderation import ModerationSettings
 from audiofp.store import Store
 
 from .config import moderation_settings
+from .errors import StoreUnavailable
 
 
 class Services:
@@ -31,7 +34,11 @@ class Services:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = Store.open(self.url, migrate=self.migrate)
+                    try:
+                        self._store = Store.open(self.url, migrate=self.migrate)
+                    except (OSError, SQLAlchemyError) as exc:
+                        raise StoreUnavailable(f"the store cannot be opened ({type(exc).__name__}); retry later",
+                                               headers={"Retry-After": "5"}) from exc
         return self._store
 
     def warm_up(self) -> bool:

@@ -41,6 +41,8 @@ def test_readiness_is_503_when_the_database_cannot_be_opened(tmp_path):
     r = c.get("/health/ready")
     assert r.status_code == 503
     assert r.mimetype == "application/problem+json"
+    r = c.get("/v1/events", headers={"X-API-Key": "afp_anything"})
+    assert r.status_code == 503 and r.get_json()["type"] == "/problems/unavailable" and r.headers["Retry-After"]
 
 
 def test_missing_unknown_and_revoked_keys_are_401_wrong_role_is_403(harness):
