@@ -19,7 +19,7 @@ from api.config import load_config
 from audiofp.errors import ParameterError
 from audiofp.store.moderation_models import ApiKey
 
-from api_fixtures import SpecClient, T0, harness, make_harness, seed_sound, seed_upload  # noqa: F401
+from api_fixtures import SpecClient, harness, make_harness, seed_sound, seed_upload  # noqa: F401
 
 
 def test_liveness_readiness_and_the_served_spec_is_valid_openapi(harness):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .. import service
 from ..errors import NotFoundError, ParameterError
 from ..store import moderation_repository as repo
 from ..store.moderation_repository import HistoryRow, RemovalRecord, UseStats
@@ -192,8 +193,6 @@ def search_by_clip(
     store: Any, source: Source, *, settings: ModerationSettings, actor: Actor, history_limit: int = 20,
 ) -> list[ClipMatch]:
     """Sounds a clip matches, each with its details and the first page of its history."""
-    from .. import service
-
     _check_limit(history_limit)
     audio = decode_source(store, source, settings)
     matches = usable_matches(list(service.identify_audio(store, audio).matches), settings)

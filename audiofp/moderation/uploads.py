@@ -15,11 +15,11 @@ from typing import Any, BinaryIO
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from .. import service
 from ..errors import ParameterError
 from ..store import moderation_repository as repo
 from ..store.moderation_repository import RemovalRecord
 from ..types import Audio, Match
-from .keys import Actor
 from .settings import ModerationSettings
 
 #: Attempts at recording an upload when a concurrent writer wins a race
@@ -125,15 +125,11 @@ def build_verdict(
 def decode_source(store: Any, source: Source, settings: ModerationSettings) -> Audio:
     """Decode an upload at the index's analysis rate within the configured limits
     (size, duration, wall-clock time)."""
-    from .. import service
-
     return service.decode(source, settings=settings.engine, sample_rate=store.params.sample_rate)
 
 
 def dry_run_match(store: Any, source: Source, *, settings: ModerationSettings) -> dict[str, Any]:
     """The verdict an upload would get now, recording nothing."""
-    from .. import service
-
     audio = decode_source(store, source, settings)
     result = service.identify_audio(store, audio)
     matches = usable_matches(list(result.matches), settings)
@@ -180,8 +176,6 @@ def submit_upload(
     if replay is not None:
         return replay
 
-    from .. import service
-
     audio = decode_source(store, source, settings)
     matches = usable_matches(list(service.identify_audio(store, audio).matches), settings)
     for attempt in range(_RECORD_ATTEMPTS):
@@ -215,8 +209,6 @@ def _record(
     metadata: dict[str, Any] | None,
     idempotency_key: str | None,
 ) -> Submission:
-    from .. import service
-
     with store.session() as session:
         upload_id = repo.insert_upload(
             session, content_id=content_id, account_id=account_id, uploaded_at=uploaded_at,
