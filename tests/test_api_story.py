@@ -111,6 +111,9 @@ def test_reuse_removal_flag_feed_history_and_reversal(harness):
     assert chant_id in [m["sound"]["id"] for m in found]
     assert next(m for m in found if m["sound"]["id"] == chant_id)["history"]["uses"][0]["upload"]["content_id"] == "vid-orig"
 
+    searches = c.get("/v1/audit?action=search.clip", headers=h.auth("admin")).get_json()["entries"]
+    assert [(e["actor"], e["detail"]["sounds"][:1]) for e in searches] == [("key:test-investigator", [chant_id])]
+
     # An appeal reverses the removal: the same clip is no longer flagged.
     reversed_ = c.post(f"/v1/removals/{removed['removal']['id']}/reversal", json={"reason": "appeal upheld"},
                        headers=h.auth("reviewer"))
