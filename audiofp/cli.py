@@ -257,6 +257,10 @@ def db_stats(ctx: Context) -> None:
     click.echo(f"store: {make_url(ctx.store.url).render_as_string(hide_password=True)}")
 
 
-from .demo import demo  # noqa: E402  (the demo command lives with its own helpers)
+# Commands owned by other modules register themselves here (the demo; the API
+# server, keys and removal links of the moderation service).
+from .demo import demo  # noqa: E402
+from .moderation_cli import register as register_moderation  # noqa: E402
 
 main.add_command(demo)
+register_moderation(main)
