@@ -48,6 +48,7 @@ from audiofp import service
 from audiofp.moderation import create_key
 from audiofp.store import Store
 
+from .run import FULL_CORPUS
 from .scale import PostingModel, add_filler
 from .stores import DEFAULT_PG, fresh_store
 
@@ -243,12 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL (a database is created and dropped).")
     p.add_argument("--hours", type=float, default=1000.0, help="Index size to fill to (real + filler).")
-    p.add_argument("--corpus", type=Path, default=None, help="Also ingest this corpus's references.")
+    p.add_argument("--corpus", type=Path, default=FULL_CORPUS if FULL_CORPUS.is_dir() else None,
+                   help="Also ingest this corpus's references (default: bench/corpus/full if built). The filler's "
+                        "hash distribution is modelled on the real references, so it needs hours of them.")
     p.add_argument("--requests", type=int, default=60, help="Sequential requests per latency figure.")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--seconds", type=float, default=30.0, help="Duration of the throughput run.")
     p.add_argument("--workers", type=int, default=4)
     args = p.parse_args(argv)
+    if args.corpus is None and args.hours > 10:
+        p.error("filling to more than 10 h needs --corpus (build one with python -m bench.corpus): a filler "
+                "modelled on the few minutes of samples/ piles every posting on a few thousand hashes")
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
