@@ -99,6 +99,44 @@ def detail(run: dict[str, Any], results: dict[str, Any]) -> list[str]:
     return _table(header, rows)
 
 
+def false_positive_pairs(results: dict[str, Any], limit: int = 15) -> list[str]:
+    """Which never-indexed recordings matched which references (to look at before tuning).
+
+    Game soundtracks reuse motifs and instrument samples and voice prompts reuse
+    phrases, so some "false" matches may be real shared audio.
+    """
+    refs_path = Path(results["corpus"]["path"]) / "references.jsonl"
+    if not refs_path.exists():
+        return []
+    refs = {}
+    for line in refs_path.read_text(encoding="utf-8").splitlines():
+        ref = json.loads(line)
+        refs[ref["id"]] = ref
+    lines: list[str] = []
+    for name, run in results["runs"].items():
+        clips = Path(run["clips_file"])
+        if not clips.exists() or "sound_to_ref" not in run:
+            continue
+        pairs: dict[tuple[str, str], list[int]] = {}
+        with open(clips, encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                if row.get("clip") != "negative" or not row["matches"]:
+                    continue
+                top = row["matches"][0]
+                ref = refs.get(run["sound_to_ref"].get(str(top["sound_id"]), ""), {})
+                made_of = Path(ref["sources"][0]).name if ref.get("sources") else "?"
+                key = (f"{row['kind']}: {Path(row['source']).name}", f"{ref.get('id', '?')} ({made_of})")
+                pairs.setdefault(key, []).append(int(top["landmarks"]))
+        if not pairs:
+            continue
+        ranked = sorted(pairs.items(), key=lambda kv: -len(kv[1]))[:limit]
+        rows = [[src, ref, str(len(v)), str(max(v))] for (src, ref), v in ranked]
+        lines += ["", f"## False positives by source ({name}, top {len(rows)} pairs of {len(pairs)})", "",
+                  *_table(["negative source", "matched reference (made of)", "clips", "max landmarks"], rows)]
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     c = results["corpus"]
     out = [
@@ -126,6 +164,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         *pivot(results, "queries", lambda cell: "-" if cell is None else f"{_ms(cell['latency_p50'])} / {_ms(cell['latency_p95'])}"),
     ]
+    out += false_positive_pairs(results)
     for name, run in results["runs"].items():
         out += ["", f"## Detail: {name}", "", *detail(run, results)]
     return "\n".join(out) + "\n"

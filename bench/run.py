@@ -178,6 +178,7 @@ def run_store(kind: str, corpus: Path, refs: list[Reference], queries: list[Quer
                 "cells": [{"transform": t, "length": length, **v} for (t, length), v in negative_cells(n_out).items()],
             },
             "clips_file": str(clips_path),
+            "sound_to_ref": {str(k): v for k, v in sound_to_ref.items()},
         }
 
 
