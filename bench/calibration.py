@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .report import _table
+from .report import md_table
 
 #: Evidence figures, and whether a larger value means "more surely a match".
 FIGURES = {"landmarks": True, "score": True, "false_match_probability": False}
@@ -90,12 +90,12 @@ def render(path: Path) -> str:
         "Best candidate of each negative under an open acceptance rule; 'recall kept' is the share of "
         "queries whose true reference's best candidate passes the threshold that rejects every negative.",
         "",
-        *_table(["figure", "negatives with a candidate", "strongest negative", "p99 of negatives",
+        *md_table(["figure", "negatives with a candidate", "strongest negative", "p99 of negatives",
                  "threshold rejecting all", "recall kept"], thresholds(negatives, queries)),
         "",
         "True reference's agreeing landmarks per query cell:",
         "",
-        *_table(["transform", "len s", "median", "p10"], per_transform(queries)),
+        *md_table(["transform", "len s", "median", "p10"], per_transform(queries)),
     ]
     return "\n".join(lines) + "\n"
 

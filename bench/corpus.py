@@ -17,6 +17,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def _neg_voice(voice: str, rng: random.Random) -> Voice:
 class Builder:
     """Generates one corpus folder; see the module docstring."""
 
-    def __init__(self, out: Path, seed: int, plan: Plan, log=print) -> None:
+    def __init__(self, out: Path, seed: int, plan: Plan, log: Callable[[str], None] = print) -> None:
         self.out, self.seed, self.plan, self.log = out, seed, plan, log
         self.references: list[Reference] = []
         self.ref_audio: dict[str, np.ndarray] = {}

@@ -14,7 +14,7 @@ from typing import Any
 from .metrics import OFFSET_TOLERANCE
 
 
-def _pct(x: float) -> str:
+def fmt_pct(x: float) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
 
 
@@ -22,11 +22,11 @@ def _num(x: float | None, fmt: str = "{:.2f}") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x)
 
 
-def _ms(x: float | None) -> str:
+def fmt_ms(x: float | None) -> str:
     return _num(None if x is None else x * 1000, "{:.0f}")
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
@@ -52,14 +52,14 @@ def summary_table(results: dict[str, Any]) -> list[str]:
         row("store MB per hour (growth of the whole file / database)", lambda r: _num(r["disk"].get("growth_mb_per_hour"))),
         row("store size, MB (empty store)", lambda r: f"{r['disk']['total_bytes'] / 1e6:.1f} ({r['disk'].get('empty_store_bytes', 0) / 1e6:.1f})"),
         row("peak RSS after ingest / after queries, MB", lambda r: f"{r['memory']['peak_rss_mb_after_ingest']:.0f} / {r['memory']['peak_rss_mb_after_queries']:.0f}"),
-        row("queries: recall@1 (all transforms, lengths)", lambda r: f"{_pct(r['queries']['overall']['recall_at_1'])} of {r['queries']['overall']['n']}"),
-        row("queries: first match is the right reference (any offset)", lambda r: _pct(r["queries"]["overall"]["right_ref_top"])),
+        row("queries: recall@1 (all transforms, lengths)", lambda r: f"{fmt_pct(r['queries']['overall']['recall_at_1'])} of {r['queries']['overall']['n']}"),
+        row("queries: first match is the right reference (any offset)", lambda r: fmt_pct(r["queries"]["overall"]["right_ref_top"])),
         row("negatives held out: false positives", lambda r: f"{r['negatives']['overall']['heldout_fp']} of {r['negatives']['overall']['heldout_n']}"),
         row("negatives calibration: false positives", lambda r: f"{r['negatives']['overall']['calibration_fp']} of {r['negatives']['overall']['calibration_n']}"),
-        row("query latency p50 / p95, ms (decode incl.)", lambda r: f"{_ms(r['queries']['overall']['latency_p50'])} / {_ms(r['queries']['overall']['latency_p95'])}"),
+        row("query latency p50 / p95, ms (decode incl.)", lambda r: f"{fmt_ms(r['queries']['overall']['latency_p50'])} / {fmt_ms(r['queries']['overall']['latency_p95'])}"),
         row("errors raised (queries + negatives)", lambda r: str(r["queries"]["overall"]["errors"] + r["negatives"]["overall"]["errors"])),
     ]
-    return _table(["", *names], rows)
+    return md_table(["", *names], rows)
 
 
 def pivot(results: dict[str, Any], part: str, render) -> list[str]:
@@ -75,7 +75,7 @@ def pivot(results: dict[str, Any], part: str, render) -> list[str]:
             values = [render(cells[name].get((t, length))) for name in runs]
             row.append(values[0] if len(set(values)) == 1 else " / ".join(values))
         rows.append(row)
-    return _table(["transform", *[f"{x:g} s" for x in lengths]], rows)
+    return md_table(["transform", *[f"{x:g} s" for x in lengths]], rows)
 
 
 def detail(run: dict[str, Any], results: dict[str, Any]) -> list[str]:
@@ -88,15 +88,15 @@ def detail(run: dict[str, Any], results: dict[str, Any]) -> list[str]:
             if qc is None:
                 continue
             rows.append([
-                t, f"{length:g}", str(qc["n"]), _pct(qc["recall_at_1"]), _pct(qc["right_ref_top"]), _pct(qc["recall_any_rank"]),
+                t, f"{length:g}", str(qc["n"]), fmt_pct(qc["recall_at_1"]), fmt_pct(qc["right_ref_top"]), fmt_pct(qc["recall_any_rank"]),
                 _num(qc["offset_error_median"]), _num(qc["speed_error_median"], "{:.3f}"),
                 "-" if nc is None else f"{nc['heldout_fp']}/{nc['heldout_n']}",
                 "-" if nc is None else f"{nc['calibration_fp']}/{nc['calibration_n']}",
-                _ms(qc["latency_p50"]), _ms(qc["latency_p95"]),
+                fmt_ms(qc["latency_p50"]), fmt_ms(qc["latency_p95"]),
             ])
     header = ["transform", "len s", "n", "recall@1", "right ref first", "right ref any rank", "offset err med s", "speed err med",
               "FP held-out", "FP calib.", "p50 ms", "p95 ms"]
-    return _table(header, rows)
+    return md_table(header, rows)
 
 
 def false_positive_pairs(results: dict[str, Any], limit: int = 15) -> list[str]:
@@ -133,7 +133,7 @@ def false_positive_pairs(results: dict[str, Any], limit: int = 15) -> list[str]:
         ranked = sorted(pairs.items(), key=lambda kv: -len(kv[1]))[:limit]
         rows = [[src, ref, str(len(v)), str(max(v))] for (src, ref), v in ranked]
         lines += ["", f"## False positives by source ({name}, top {len(rows)} pairs of {len(pairs)})", "",
-                  *_table(["negative source", "matched reference (made of)", "clips", "max landmarks"], rows)]
+                  *md_table(["negative source", "matched reference (made of)", "clips", "max landmarks"], rows)]
     return lines
 
 
@@ -154,7 +154,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         f"## Recall@1 (top match = right reference, sound_start within {OFFSET_TOLERANCE:g} s of truth)",
         "",
-        *pivot(results, "queries", lambda cell: "-" if cell is None else _pct(cell["recall_at_1"])),
+        *pivot(results, "queries", lambda cell: "-" if cell is None else fmt_pct(cell["recall_at_1"])),
         "",
         "## False positives on negatives (held-out + calibration halves; any match counts)",
         "",
@@ -162,7 +162,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Query latency p50 / p95, ms (wall time of identify, decode included)",
         "",
-        *pivot(results, "queries", lambda cell: "-" if cell is None else f"{_ms(cell['latency_p50'])} / {_ms(cell['latency_p95'])}"),
+        *pivot(results, "queries", lambda cell: "-" if cell is None else f"{fmt_ms(cell['latency_p50'])} / {fmt_ms(cell['latency_p95'])}"),
     ]
     out += false_positive_pairs(results)
     for name, run in results["runs"].items():

@@ -39,7 +39,7 @@ from audiofp.store import Store, add_postings, add_sound  # noqa: E402
 from audiofp.types import POSTING_DTYPE  # noqa: E402
 
 from .metrics import NegativeOutcome, score_query, summarize_negatives, summarize_queries  # noqa: E402
-from .report import _ms, _pct, _table  # noqa: E402
+from .report import fmt_ms, fmt_pct, md_table  # noqa: E402
 from .run import FULL_CORPUS, identify_timed, ingest_all, load_corpus, peak_rss_mb  # noqa: E402
 from .stores import DEFAULT_PG, disk_usage, fresh_store  # noqa: E402
 
@@ -192,16 +192,16 @@ def render(results: dict[str, Any]) -> str:
         row("store size, GB", lambda r: f"{r['total_bytes'] / 1e9:.2f}"),
         row("MB per hour", lambda r: f"{r['mb_per_hour']:.2f}"),
         row("filler write, M postings/s", lambda r: f"{r['filler_postings_per_second'] / 1e6:.2f}"),
-        row("query p50 / p95, ms", lambda r: f"{_ms(r['queries']['latency_p50'])} / {_ms(r['queries']['latency_p95'])}"),
-        *[row(f"query p50 / p95, ms, {length} s clips", lambda r, length=length: f"{_ms(r['queries_by_length'][length]['latency_p50'])} / {_ms(r['queries_by_length'][length]['latency_p95'])}")
+        row("query p50 / p95, ms", lambda r: f"{fmt_ms(r['queries']['latency_p50'])} / {fmt_ms(r['queries']['latency_p95'])}"),
+        *[row(f"query p50 / p95, ms, {length} s clips", lambda r, length=length: f"{fmt_ms(r['queries_by_length'][length]['latency_p50'])} / {fmt_ms(r['queries_by_length'][length]['latency_p95'])}")
           for length in next(iter(runs.values()))["queries_by_length"]],
-        row("recall@1 of sampled queries", lambda r: f"{_pct(r['queries']['recall_at_1'])} of {r['queries']['n']}"),
+        row("recall@1 of sampled queries", lambda r: f"{fmt_pct(r['queries']['recall_at_1'])} of {r['queries']['n']}"),
         row("false positives, sampled negatives", lambda r: f"{r['negatives']['calibration_fp'] + r['negatives']['heldout_fp']} of {r['negatives']['calibration_n'] + r['negatives']['heldout_n']}"),
-        row("negative latency p50 / p95, ms", lambda r: f"{_ms(r['negatives']['latency_p50'])} / {_ms(r['negatives']['latency_p95'])}"),
+        row("negative latency p50 / p95, ms", lambda r: f"{fmt_ms(r['negatives']['latency_p50'])} / {fmt_ms(r['negatives']['latency_p95'])}"),
         row("peak RSS, MB", lambda r: f"{r['peak_rss_mb']:.0f}"),
     ]
     head = f"# audiofp scale test, {results['started']}: index filled to {results['target_hours']:g} h\n\n"
-    return head + "\n".join(_table(["", *names], rows)) + "\n"
+    return head + "\n".join(md_table(["", *names], rows)) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
