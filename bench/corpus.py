@@ -28,11 +28,14 @@ from . import manifest
 from .manifest import Negative, Query, Reference
 from .sources import ESPEAK_LANGUAGES, SR, find_music, find_prompts, find_sentences, load_mono, split_pools
 from .speech import Voice, join_prompts, speak_sentences
-from .transforms import TRANSFORMS, Banks, apply, mix_at_snr, write_clip
+from .transforms import TRANSFORMS, Banks, Transform, apply, mix_at_snr, rms, write_clip
 
 LENGTHS = (3.0, 5.0, 10.0)
 MAX_REF_SECONDS = 240.0
 MIN_REF_SECONDS = 30.0
+#: RMS below which audio counts as silence (-50 dBFS); the soundtracks include a
+#: track of pure silence, and silence tests the decoder, not the matcher.
+SILENCE_RMS = 10 ** (-50 / 20)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,23 @@ def _neg_voice(voice: str, rng: random.Random) -> Voice:
     return Voice(f"{voice}+{variant}", pitch=rng.choice([rng.randint(15, 32), rng.randint(68, 85)]), speed=rng.randint(125, 142))
 
 
+def cut_clip(audio: np.ndarray, t: Transform, length: float, rng: random.Random, banks: Banks) -> tuple[float, np.ndarray]:
+    """Pick a seeded offset whose excerpt is not silent, and return it with the edited clip.
+
+    Gives up after 20 draws and keeps the last one (a recording that is all
+    silence never reaches this point: sources are checked when loaded).
+    """
+    need = length * t.speed
+    duration = len(audio) / SR
+    for _ in range(20):
+        offset = round(rng.uniform(0.0, max(duration - need - 0.05, 0.0)), 3)
+        first = int(offset * SR)
+        segment = audio[first : first + int(np.ceil(need * SR))]
+        if rms(segment) >= SILENCE_RMS:
+            break
+    return offset, apply(t, segment, length, rng, banks)
+
+
 class Builder:
     """Generates one corpus folder; see the module docstring."""
 
@@ -140,7 +160,9 @@ class Builder:
         pool = self.music["ref"][: self.plan.music_refs]
         for m in pool:
             start = rng.uniform(0, m.duration - MAX_REF_SECONDS) if m.duration > MAX_REF_SECONDS else 0.0
-            self._add_ref("music", "", load_mono(m.path, start=start, max_seconds=MAX_REF_SECONDS), [m.path])
+            samples = load_mono(m.path, start=start, max_seconds=MAX_REF_SECONDS)
+            if rms(samples) >= SILENCE_RMS:
+                self._add_ref("music", "", samples, [m.path])
         for lang, pools in self.prompts.items():
             files = list(pools["ref"])
             for _ in range(self.plan.prompt_speeches_per_language):
@@ -188,7 +210,9 @@ class Builder:
     def build_negative_sources(self) -> None:
         rng = _rng(self.seed, "negatives-sources")
         for m in self.music["neg"][: self.plan.negative_music]:
-            self.neg_sources.append((m.path, "music", load_mono(m.path, max_seconds=MAX_REF_SECONDS)))
+            samples = load_mono(m.path, max_seconds=MAX_REF_SECONDS)
+            if rms(samples) >= SILENCE_RMS:
+                self.neg_sources.append((m.path, "music", samples))
         for lang, pools in self.prompts.items():
             files = list(pools["neg"])
             while files:
@@ -221,11 +245,7 @@ class Builder:
             for length in LENGTHS:
                 for _ in range(self.plan.queries_per_cell):
                     ref = rng.choice(self.references)
-                    audio = self.ref_audio[ref.id]
-                    need = length * t.speed
-                    offset = round(rng.uniform(0.0, max(ref.duration - need - 0.05, 0.0)), 3)
-                    first = int(offset * SR)
-                    clip = apply(t, audio[first : first + int(np.ceil(need * SR))], length, rng, banks)
+                    offset, clip = cut_clip(self.ref_audio[ref.id], t, length, rng, banks)
                     qid = f"q{len(out):05d}"
                     path = write_clip(clip, self.out / "queries" / qid, t.container)
                     out.append(Query(qid, str(path.relative_to(self.out)), ref.id, offset, t.speed, round(t.pitch, 3), t.name, length))
@@ -243,10 +263,7 @@ class Builder:
                 for length in LENGTHS:
                     for _ in range(self.plan.negatives_per_cell):
                         name, kind, audio = self.neg_sources[rng.choice(members)]
-                        need = length * t.speed
-                        offset = round(rng.uniform(0.0, max(len(audio) / SR - need - 0.05, 0.0)), 3)
-                        first = int(offset * SR)
-                        clip = apply(t, audio[first : first + int(np.ceil(need * SR))], length, rng, banks)
+                        offset, clip = cut_clip(audio, t, length, rng, banks)
                         nid = f"n{half[0]}{len(clips):05d}"
                         path = write_clip(clip, self.out / "negatives" / nid, t.container)
                         clips.append(Negative(nid, str(path.relative_to(self.out)), name, kind, offset, t.name, length, half))

@@ -160,10 +160,11 @@ def render(results: dict[str, Any]) -> str:
         "",
         *pivot(results, "negatives", lambda cell: "-" if cell is None else f"{cell['heldout_fp'] + cell['calibration_fp']}/{cell['heldout_n'] + cell['calibration_n']}"),
         "",
-        "## Query latency p50 / p95, ms (wall time of identify, decode included)",
-        "",
-        *pivot(results, "queries", lambda cell: "-" if cell is None else f"{fmt_ms(cell['latency_p50'])} / {fmt_ms(cell['latency_p95'])}"),
     ]
+    for name in results["runs"]:
+        one = {**results, "runs": {name: results["runs"][name]}}
+        out += ["", f"## Query latency p50 / p95, ms, {name} (wall time of identify, decode included)", "",
+                *pivot(one, "queries", lambda cell: "-" if cell is None else f"{fmt_ms(cell['latency_p50'])} / {fmt_ms(cell['latency_p95'])}")]
     out += false_positive_pairs(results)
     for name, run in results["runs"].items():
         out += ["", f"## Detail: {name}", "", *detail(run, results)]

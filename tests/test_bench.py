@@ -165,3 +165,13 @@ def test_filler_postings_follow_the_real_distribution() -> None:
     assert set(np.unique(postings["freq"])) == {10, 20}
     assert np.mean(postings["freq"] == 20) == pytest.approx(0.75, abs=0.02)
     assert (postings["span"] == 40).all()
+
+
+def test_cut_clip_avoids_silent_stretches(banks: Banks) -> None:
+    from bench.corpus import cut_clip
+
+    audio = np.concatenate([np.zeros(SR * 60, np.float32), tone(440, 15)])
+    for seed in range(5):
+        offset, clip = cut_clip(audio, TRANSFORMS["clean"], 3.0, random.Random(seed), banks)
+        assert offset >= 57.0
+        assert rms(clip) > 0.1
