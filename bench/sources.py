@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gettext
 import glob
+import hashlib
 import os
 import random
 import re
@@ -82,8 +83,14 @@ def find_prompts() -> dict[str, list[str]]:
             files = sorted(glob.glob(os.path.join(folder, "**", "*.gsm"), recursive=True))
             # A prompt shorter than half a second is a digit or a beep: too little speech.
             files = [f for f in files if os.path.getsize(f) >= 1650 // 2]
-            if files:
-                out[lang] = files
+            # Some prompts ship twice under two names (es/invalid == es/pbx-invalid):
+            # one copy in a reference and one in a negative would be a true match.
+            unique: dict[str, str] = {}
+            for f in files:
+                with open(f, "rb") as fh:
+                    unique.setdefault(hashlib.sha256(fh.read()).hexdigest(), f)
+            if unique:
+                out[lang] = sorted(unique.values())
     return out
 
 

@@ -175,3 +175,16 @@ def test_cut_clip_avoids_silent_stretches(banks: Banks) -> None:
         offset, clip = cut_clip(audio, TRANSFORMS["clean"], 3.0, random.Random(seed), banks)
         assert offset >= 57.0
         assert rms(clip) > 0.1
+
+
+def test_prompt_pools_hold_no_duplicate_recordings() -> None:
+    import hashlib
+
+    from bench.sources import find_prompts
+
+    prompts = find_prompts()
+    if not prompts:
+        pytest.skip("no asterisk prompt packages installed")
+    for files in prompts.values():
+        digests = [hashlib.sha256(open(f, "rb").read()).hexdigest() for f in files]
+        assert len(digests) == len(set(digests))
