@@ -130,7 +130,8 @@ class Server:
         self._log = logfile.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", "2", "-b", f"127.0.0.1:{self.port}",
-             "--timeout", "120", "api.wsgi:app"],
+             "--timeout", "120", "--access-logfile", "-", "--access-logformat", '%(r)s %(s)s %(M)sms',
+             "api.wsgi:app"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
