@@ -77,3 +77,48 @@ def test_concurrent_uploads_lose_nothing_and_duplicate_nothing(harness):
     assert len(uses) == len(set(uses)) == uploads  # one use per upload, none doubled
     # the chant became one sound whichever of its uploads won the race, the speech another
     assert sounds == 2
+
+
+def test_an_upload_racing_a_removal_is_flagged_or_in_its_feed(store, monkeypatch):
+    """A removal pauses between reading the live uses it reports and committing;
+    an upload of the same sound arrives meanwhile. It must not slip through both
+    nets: either its verdict shows the link or the removal's events list it."""
+    import threading
+    from datetime import datetime, timezone
+
+    from audiofp.moderation import CLI_ACTOR, ModerationSettings, events_since, record_removal, submit_upload
+    from audiofp.store import moderation_repository
+
+    settings = ModerationSettings()
+    now = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    chant = (SAMPLES / "chant.ogg").read_bytes()
+    submit_upload(store, chant, content_id="orig", account_id="a", uploaded_at=now, settings=settings)
+    y, sr = sf.read(SAMPLES / "chant.ogg", dtype="float32")
+    reuse, racer = _wav(y[sr * 2: sr * 14], sr), _wav(y[sr * 12: sr * 24], sr)
+    submit_upload(store, reuse, content_id="to-remove", account_id="b", uploaded_at=now, settings=settings)
+
+    paused, go = threading.Event(), threading.Event()
+    real_insert_events = moderation_repository.insert_events
+
+    def slow_insert_events(*args, **kwargs):
+        paused.set()
+        assert go.wait(30)
+        return real_insert_events(*args, **kwargs)
+
+    monkeypatch.setattr(moderation_repository, "insert_events", slow_insert_events)
+    outcome: dict = {}
+    remover = threading.Thread(target=lambda: outcome.update(removal=record_removal(
+        store, content_id="to-remove", policy_label="p", reason=None, actor=CLI_ACTOR)))
+    uploader = threading.Thread(target=lambda: outcome.update(upload=submit_upload(
+        store, racer, content_id="racer", account_id="c", uploaded_at=now, settings=settings)))
+    remover.start()
+    assert paused.wait(30)
+    uploader.start()
+    uploader.join(3)  # without ordering, the upload finishes here, unflagged, before the removal commits
+    go.set()
+    remover.join(60)
+    uploader.join(60)
+
+    flagged = outcome["upload"].verdict["linked_to_removed_content"]
+    events = events_since(store, outcome["removal"].events_cursor).events
+    assert flagged or "racer" in [e.content_id for e in events]
