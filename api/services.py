@@ -7,6 +7,7 @@ readiness endpoint reports 503 until it can be opened.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -27,15 +28,22 @@ class Services:
         self.migrate: bool = bool(config["MIGRATE"])
         self.settings: ModerationSettings = moderation_settings(config)
         self._store: Store | None = None
+        self._pid = os.getpid()
         self._lock = threading.Lock()
 
     @property
     def store(self) -> Store:
+        if self._store is not None and self._pid != os.getpid():
+            # Forked after opening (gunicorn --preload): the parent's pooled
+            # connections must not be shared; drop them without closing them.
+            self._store.engine.dispose(close=False)
+            self._store = None
         if self._store is None:
             with self._lock:
                 if self._store is None:
                     try:
                         self._store = Store.open(self.url, migrate=self.migrate)
+                        self._pid = os.getpid()
                     except (OSError, SQLAlchemyError) as exc:
                         raise StoreUnavailable(f"the store cannot be opened ({type(exc).__name__}); retry later",
                                                headers={"Retry-After": "5"}) from exc

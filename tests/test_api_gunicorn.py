@@ -1,4 +1,9 @@
-"""The API over a real socket: gunicorn with 2 workers, as in production."""
+"""The API over a real socket: gunicorn with 2 workers, as in production.
+
+``--preload`` loads the app (and opens the store) in the master before forking,
+the harder case: each worker must drop the inherited connection pool.
+(``audiofp serve`` runs gunicorn without it; see test_moderation.py.)
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ def test_gunicorn_workers_serve_uploads_over_a_socket(store_url, tmp_path):
     log = (tmp_path / "gunicorn.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "2", "-b", f"127.0.0.1:{port}",
-         "--timeout", "60", "api.wsgi:app"],
+         "--timeout", "60", "--preload", "api.wsgi:app"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
