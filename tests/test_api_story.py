@@ -58,6 +58,8 @@ def test_reuse_removal_flag_feed_history_and_reversal(harness):
 
     first = upload(h, read("chant.ogg"), "vid-orig", "acct-origin", 0)
     assert first.status_code == 201
+    timing = dict(part.split(";dur=") for part in first.headers["Server-Timing"].split(", "))
+    assert set(timing) == {"decode", "match", "record"} and all(float(v) >= 0 for v in timing.values())
     original = first.get_json()
     chant_id = original["original_sound_id"]
     assert chant_id is not None and original["sounds"] == [] and original["action"] == "allow"
@@ -134,6 +136,7 @@ def test_retries_never_record_twice_and_dry_runs_record_nothing(harness):
     again = upload(h, data, "vid-1", "acct", 0)
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Server-Timing" not in again.headers
     assert again.data == first.data  # byte for byte the stored verdict
     chant_id = first.get_json()["original_sound_id"]
 

@@ -29,6 +29,8 @@ def create_upload():
     response = Response(submission.body, status=201 if submission.created else 200, mimetype="application/json")
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
+    if submission.timings:
+        response.headers["Server-Timing"] = ", ".join(f"{k};dur={v}" for k, v in submission.timings.items())
     return response
 
 

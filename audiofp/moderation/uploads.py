@@ -8,7 +8,8 @@ without recording anything twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -40,6 +41,8 @@ class Submission:
     verdict: dict[str, Any]
     body: str
     created: bool
+    timings: dict[str, float] = field(default_factory=dict)
+    """Milliseconds spent decoding, matching and recording (empty for a replay)."""
 
 
 def removal_doc(r: RemovalRecord) -> dict[str, Any]:
@@ -176,15 +179,21 @@ def submit_upload(
     if replay is not None:
         return replay
 
+    started = time.perf_counter()
     audio = decode_source(store, source, settings)
+    decoded = time.perf_counter()
     matches = usable_matches(list(service.identify_audio(store, audio).matches), settings)
+    matched = time.perf_counter()
     for attempt in range(_RECORD_ATTEMPTS):
         try:
-            return _record(
+            submission = _record(
                 store, audio, matches, settings,
                 content_id=content_id, account_id=account_id, uploaded_at=uploaded_at,
                 metadata=metadata, idempotency_key=idempotency_key,
             )
+            timings = {"decode": decoded - started, "match": matched - decoded,
+                       "record": time.perf_counter() - matched}
+            return replace(submission, timings={k: round(v * 1000, 2) for k, v in timings.items()})
         except (IntegrityError, OperationalError):
             # Either the same upload was recorded meanwhile (answer with it) or
             # a concurrent writer won a race on a shared row (try again).
