@@ -11,10 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+from audiofp.moderation.cursors import MAX_ID
 
 from . import auth, errors, services
 from .config import load_config
 from .resources import register
+
+
+class IdConverter(IntegerConverter):
+    """A database id in a URL: a number past 64 bits is no id we issued (404), not a crash."""
+
+    def __init__(self, url_map, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(url_map, max=MAX_ID)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -25,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # upload never reaches the decoder.
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_BYTES"]) + 64 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["id"] = IdConverter
     errors.init_app(app)
     services.init_app(app)
     auth.init_app(app)

@@ -331,3 +331,23 @@ def test_admin_reads_the_effective_configuration(harness):
     assert cfg["database_backend"] == harness.store.dialect
     assert "database_url" not in cfg
     assert harness.client.get("/v1/config", headers=harness.auth("pipeline")).status_code == 403
+
+
+def test_oversized_fields_are_400_and_long_ids_404_on_every_backend(reuse_world):
+    h, s, _ = reuse_world
+    c = h.client
+    r = c.post("/v1/removals", json={"content_id": "c-b", "policy_label": "p" * 300}, headers=h.auth("pipeline"))
+    assert r.status_code == 400 and "255" in r.get_json()["detail"]
+    assert c.get("/v1/accounts/" + "a" * 5000 + "/sounds", headers=h.auth("investigator")).status_code == 404
+    r = c.post("/v1/removals", json={"content_id": "c" * 5000, "policy_label": "p"}, headers=h.auth("pipeline"))
+    assert r.status_code == 404
+    r = c.post("/v1/keys", json={"name": "k" * 300, "role": "pipeline"}, headers=h.auth("admin"))
+    assert r.status_code == 400
+    r = c.post("/v1/removals/1/reversal", json={"reason": 42}, headers=h.auth("reviewer"))
+    assert r.status_code == 400
+    assert c.get("/v1/sounds/99999999999999999999999", headers=h.auth("investigator")).status_code == 404
+    assert c.delete("/v1/keys/3000000000", headers=h.auth("admin")).status_code == 404
+    from audiofp.moderation import encode_cursor
+
+    huge = encode_cursor("events", 10**30)
+    assert c.get(f"/v1/events?cursor={huge}", headers=h.auth("pipeline")).status_code == 400

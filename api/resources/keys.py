@@ -27,7 +27,7 @@ def index():
     return jsonify({"keys": [render.key(k) for k in list_keys(services().store)]})
 
 
-@bp.delete("/<int:key_id>")
+@bp.delete("/<id:key_id>")
 @requires("keys")
 def revoke(key_id: int):
     return jsonify(render.key(revoke_key(services().store, key_id, actor=current_actor())))

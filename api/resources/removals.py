@@ -26,13 +26,13 @@ def create_removal():
     return jsonify(render.removal_outcome(outcome)), 201
 
 
-@bp.get("/<int:removal_id>")
+@bp.get("/<id:removal_id>")
 @requires("read")
 def show_removal(removal_id: int):
     return jsonify(render.removal(get_removal(services().store, removal_id)))
 
 
-@bp.post("/<int:removal_id>/reversal")
+@bp.post("/<id:removal_id>/reversal")
 @requires("reverse")
 def reverse(removal_id: int):
     body = optional_body()

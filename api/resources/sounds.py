@@ -12,13 +12,13 @@ from ..services import services
 bp = Blueprint("sounds", __name__, url_prefix="/v1/sounds")
 
 
-@bp.get("/<int:sound_id>")
+@bp.get("/<id:sound_id>")
 @requires("read")
 def show_sound(sound_id: int):
     return jsonify(render.sound(sound_details(services().store, sound_id, actor=current_actor())))
 
 
-@bp.get("/<int:sound_id>/uses")
+@bp.get("/<id:sound_id>/uses")
 @requires("read")
 def list_uses(sound_id: int):
     filters = HistoryFilters(

@@ -12,7 +12,7 @@ from ..services import services
 bp = Blueprint("uses", __name__, url_prefix="/v1/uses")
 
 
-@bp.post("/<int:use_id>/dispute")
+@bp.post("/<id:use_id>/dispute")
 @requires("dispute")
 def dispute(use_id: int):
     body = optional_body()

@@ -12,6 +12,9 @@ import binascii
 
 from ..errors import ParameterError
 
+#: Ids are 64-bit signed integers in every table that pages.
+MAX_ID = 2**63 - 1
+
 
 def encode_cursor(kind: str, last_id: int) -> str:
     raw = f"{kind}:{last_id}".encode()
@@ -28,6 +31,6 @@ def decode_cursor(kind: str, cursor: str | None) -> int:
         last_id = int(value)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ParameterError("cursor is not one this service issued") from None
-    if tag != kind or last_id < 0:
+    if tag != kind or not 0 <= last_id <= MAX_ID:
         raise ParameterError(f"cursor does not belong to the {kind} list")
     return last_id

@@ -100,7 +100,8 @@ def list_keys(store: Any) -> list[ApiKeyRecord]:
 
 def revoke_key(store: Any, key_id: int, *, actor: Actor = CLI_ACTOR) -> ApiKeyRecord:
     with store.session() as session:
-        record = repo.get_api_key(session, key_id)
+        # Key ids are 32-bit; a larger number cannot name a key (and would overflow the query).
+        record = repo.get_api_key(session, key_id) if 0 < key_id < 2**31 else None
         if record is None:
             raise NotFoundError(f"no API key with id {key_id}")
         if record.revoked_at is not None:

@@ -43,13 +43,13 @@ class EventPage:
     next_cursor: str
 
 
-def _check_text(name: str, value: str | None, *, required: bool) -> None:
+def _check_text(name: str, value: str | None, *, required: bool, max_len: int = 2000) -> None:
     if value is None or value == "":
         if required:
             raise ParameterError(f"{name} is required")
         return
-    if not isinstance(value, str) or len(value) > 2000:
-        raise ParameterError(f"{name} must be a string of at most 2000 characters")
+    if not isinstance(value, str) or len(value) > max_len:
+        raise ParameterError(f"{name} must be a string of at most {max_len} characters")
 
 
 def _emit(session: Any, kind: str, removal_id: int, sound_ids: list[int], exclude_upload_id: int | None) -> tuple[int, int, str]:
@@ -65,7 +65,7 @@ def record_removal(
     store: Any, *, content_id: str, policy_label: str, reason: str | None, actor: Actor
 ) -> RemovalOutcome:
     """Mark an upload removed; its sounds become linked to removed content."""
-    _check_text("policy_label", policy_label, required=True)
+    _check_text("policy_label", policy_label, required=True, max_len=255)
     _check_text("reason", reason, required=False)
     with store.session() as session:
         repo.lock_links(session, exclusive=True)
@@ -89,7 +89,10 @@ def link_sounds_to_removal(
     labels: list[str] | None = None, actor: Actor,
 ) -> list[RemovalOutcome]:
     """Link known sounds directly to removed content (operators seeding from an archive)."""
-    _check_text("policy_label", policy_label, required=True)
+    _check_text("policy_label", policy_label, required=True, max_len=255)
+    _check_text("reason", reason, required=False)
+    for label in labels or []:
+        _check_text("label", label, required=True, max_len=255)
     outcomes = []
     with store.session() as session:
         repo.lock_links(session, exclusive=True)
@@ -111,7 +114,7 @@ def link_sounds_to_removal(
 def label_sounds(store: Any, sound_ids: list[int], labels: list[str], *, actor: Actor) -> None:
     """Attach labels to known sounds."""
     for label in labels:
-        _check_text("label", label, required=True)
+        _check_text("label", label, required=True, max_len=255)
     with store.session() as session:
         known = repo.sound_info(session, sound_ids)
         for sound_id in sound_ids:

@@ -673,13 +673,15 @@ def insert_audit(
     target: str | None,
     detail: dict[str, Any] | None,
 ) -> None:
+    # Targets embed caller-supplied ids (an account id from a URL can be any
+    # length); the column is bounded, and an audit write must never fail a request.
     session.add(
         AuditEntry(
             at=datetime.now(timezone.utc),
             key_id=key_id,
-            actor=actor,
-            action=action,
-            target=target,
+            actor=actor[:255],
+            action=action[:64],
+            target=target[:255] if target is not None else None,
             detail_json=json.dumps(detail, sort_keys=True, default=str) if detail else None,
         )
     )
