@@ -38,7 +38,8 @@ class Settings:
     """
 
     database_url: str = ""
-    data_dir: str = str(default_data_dir())
+    data_dir: str = ""
+    """Empty means ``default_data_dir()``, resolved when the settings are read."""
     max_input_bytes: int = 512 * 1024 * 1024
     max_duration_seconds: float = 3 * 3600.0
     decode_timeout_seconds: float = 120.0
@@ -48,7 +49,12 @@ class Settings:
         """The URL actually used: ``database_url`` or the SQLite default."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{Path(self.data_dir) / 'audiofp.sqlite'}"
+        return f"sqlite:///{self.resolved_data_dir / 'audiofp.sqlite'}"
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """The data folder actually used."""
+        return Path(self.data_dir) if self.data_dir else default_data_dir()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":

@@ -14,6 +14,7 @@ import click
 
 from . import service
 from .config import Settings
+from .errors import AudioFPError
 from .store import Store
 
 
@@ -33,7 +34,22 @@ def demo(samples_dir: Path | None, database_url: str) -> None:
     if not (samples_dir / "queries").is_dir():
         raise click.ClickException(f"no samples folder with queries/ at {samples_dir}")
     settings = Settings.from_env()
-    url = database_url or f"sqlite:///{Path(settings.data_dir) / 'demo.sqlite'}"
+    if database_url:
+        url = database_url
+    else:
+        # The demo owns this file: start it afresh so that a demo store left by
+        # an older version (other fingerprint parameters) never gets in the way.
+        demo_file = settings.resolved_data_dir / "demo.sqlite"
+        for stale in (demo_file, demo_file.with_name("demo.sqlite-wal"), demo_file.with_name("demo.sqlite-shm")):
+            stale.unlink(missing_ok=True)
+        url = f"sqlite:///{demo_file}"
+    try:
+        _run(url, samples_dir, settings)
+    except AudioFPError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run(url: str, samples_dir: Path, settings: Settings) -> None:
     store = Store.open(url)
     try:
         click.echo(f"demo store: {url}")

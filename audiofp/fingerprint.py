@@ -18,12 +18,14 @@ from .spectrogram import spectrogram
 from .types import Audio, Fingerprint, Peaks, Triplets
 
 
-def _triplets(audio: Audio, params: FingerprintParams, *, peaks_per_second: float, fanout: int) -> tuple[Peaks, Triplets]:
+def _triplets(
+    audio: Audio, params: FingerprintParams, *, radii: tuple[int, int], peaks_per_second: float, fanout: int
+) -> tuple[Peaks, Triplets]:
     spec = spectrogram(audio, params)
     peaks = find_peaks(
         spec,
-        time_radius=params.peak_time_radius,
-        freq_radius=params.peak_freq_radius,
+        time_radius=radii[0],
+        freq_radius=radii[1],
         floor_db=params.peak_floor_db,
         peaks_per_second=peaks_per_second,
     )
@@ -44,7 +46,8 @@ def fingerprint_for_index(audio: Audio, params: FingerprintParams) -> Fingerprin
     -------
     Fingerprint
     """
-    _, triplets = _triplets(audio, params, peaks_per_second=params.ref_peaks_per_second, fanout=params.ref_fanout)
+    radii = (params.peak_time_radius, params.peak_freq_radius)
+    _, triplets = _triplets(audio, params, radii=radii, peaks_per_second=params.ref_peaks_per_second, fanout=params.ref_fanout)
     return index_hashes(triplets, params, duration=audio.duration)
 
 
@@ -71,7 +74,8 @@ def fingerprint_for_query(audio: Audio, params: FingerprintParams) -> QueryFinge
     -------
     QueryFingerprint
     """
-    _, triplets = _triplets(audio, params, peaks_per_second=params.query_peaks_per_second, fanout=params.query_fanout)
+    radii = (params.query_peak_time_radius, params.query_peak_freq_radius)
+    _, triplets = _triplets(audio, params, radii=radii, peaks_per_second=params.query_peaks_per_second, fanout=params.query_fanout)
     return QueryFingerprint(
         triplets=triplets,
         lookups=query_hashes(triplets, params),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .hashes import QueryHashes
 from .params import FingerprintParams
@@ -153,35 +153,37 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     middle = query_frames / 2.0
     log_speed = np.log2(hits.speed)
     align = hits.t_sound - hits.speed * (hits.t_query - middle)
-    cells = np.stack(
-        [
-            hits.sound.astype(np.int64),
-            np.floor(align / _ALIGN_CELL).astype(np.int64),
-            np.floor(hits.shift / _SHIFT_CELL).astype(np.int64),
-            np.floor(log_speed / _SPEED_CELL).astype(np.int64),
-        ],
-        axis=1,
-    )
-    keys, inverse, votes = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    n_cells = keys.shape[0]
+    bins = [
+        np.floor(align / _ALIGN_CELL).astype(np.int64),
+        np.floor(hits.shift / _SHIFT_CELL).astype(np.int64),
+        np.floor(log_speed / _SPEED_CELL).astype(np.int64),
+    ]
+    # One int64 key per vote cell: sound, then each bin made non-negative.
+    key = hits.sound.astype(np.int64)
+    for b in bins:
+        b = b - b.min()
+        key = key * (int(b.max()) + 1) + b
+    _, first, inverse, votes = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    n_cells = votes.size
     top = np.argsort(-votes, kind="stable")[: settings.max_candidates]
     top = top[votes[top] >= settings.min_landmarks]
+    if top.size == 0:
+        return []
 
-    sound_hits = _count_by(hits.sound)
-    sound_align_range = _align_range_by_sound(hits.sound, align, query_frames)
-
+    by_sound = _group_by_sound(hits, align, log_speed, inverse, query_frames)
     found: list[_Candidate] = []
     for cell in top:
-        members = inverse == cell
-        cand = _refine(hits, members, align, log_speed, settings)
+        group = by_sound[int(hits.sound[first[cell]])]
+        members = group.cell == cell
+        if any(c.sound == group.sound and c.explains(group, members) for c in found):
+            continue  # a neighbouring cell of a cluster already fitted
+        cand = _refine(group, members, settings)
         if cand is None or cand.landmarks < settings.min_landmarks:
             continue
         cand.false_match_probability = _false_match_probability(
             cand.landmarks,
-            n_sound_hits=sound_hits[int(cand.sound)],
-            align_range=sound_align_range[int(cand.sound)],
-            settings=settings,
+            global_expected=_global_expected(len(group.hits), group.align_range, settings),
+            local_expected=_local_expected(group.hits, cand, settings),
             n_tests=n_cells,
         )
         found.append(cand)
@@ -189,6 +191,37 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     accepted = [c for c in _suppress_duplicates(found) if c.false_match_probability <= settings.max_false_match_probability]
     frame = params.frame_seconds
     return [c.to_match(frame, query_frames) for c in accepted]
+
+
+@dataclass(frozen=True)
+class _SoundHits:
+    """The hits of one sound with their vote coordinates."""
+
+    sound: int
+    hits: Hits
+    align: np.ndarray
+    log_speed: np.ndarray
+    cell: np.ndarray
+    align_range: float
+
+
+def _group_by_sound(hits: Hits, align: np.ndarray, log_speed: np.ndarray, cell: np.ndarray, query_frames: float) -> dict[int, _SoundHits]:
+    """Split the hits by sound once, so each candidate only scans its own sound's hits."""
+    order = np.argsort(hits.sound, kind="stable")
+    s = hits.sound[order]
+    bounds = np.r_[0, np.flatnonzero(np.diff(s)) + 1, s.size]
+    groups: dict[int, _SoundHits] = {}
+    for b0, b1 in zip(bounds[:-1], bounds[1:]):
+        idx = order[b0:b1]
+        groups[int(s[b0])] = _SoundHits(
+            sound=int(s[b0]),
+            hits=hits.take(idx),
+            align=align[idx],
+            log_speed=log_speed[idx],
+            cell=cell[idx],
+            align_range=float(np.ptp(align[idx]) + query_frames),
+        )
+    return groups
 
 
 @dataclass
@@ -201,6 +234,11 @@ class _Candidate:
     q_lo: float
     q_hi: float
     false_match_probability: float = 1.0
+
+    def explains(self, group: _SoundHits, members: np.ndarray) -> bool:
+        """Whether this candidate's fitted line already runs through a vote cell."""
+        resid = group.hits.t_sound[members] - (self.speed * group.hits.t_query[members] + self.offset)
+        return bool(np.median(np.abs(resid)) <= _ALIGN_CELL and abs(np.median(group.hits.shift[members]) - self.shift) <= _SHIFT_CELL)
 
     def to_match(self, frame: float, query_frames: float) -> Match:
         q_lo, q_hi = self.q_lo, min(self.q_hi, query_frames)
@@ -219,19 +257,17 @@ class _Candidate:
         )
 
 
-def _refine(hits: Hits, members: np.ndarray, align: np.ndarray, log_speed: np.ndarray, settings: MatchSettings) -> _Candidate | None:
+def _refine(group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> _Candidate | None:
     """Fit ``t_sound = speed * t_query + offset`` to one vote cell and its neighbours."""
-    sound = hits.sound[members][0]
-    centre_align = float(np.median(align[members]))
-    centre_shift = float(np.median(hits.shift[members]))
-    centre_speed = float(np.median(log_speed[members]))
+    centre_align = float(np.median(group.align[members]))
+    centre_shift = float(np.median(group.hits.shift[members]))
+    centre_speed = float(np.median(group.log_speed[members]))
     near = (
-        (hits.sound == sound)
-        & (np.abs(align - centre_align) <= 1.5 * _ALIGN_CELL)
-        & (np.abs(hits.shift - centre_shift) <= 1.5 * _SHIFT_CELL)
-        & (np.abs(log_speed - centre_speed) <= 1.5 * _SPEED_CELL)
+        (np.abs(group.align - centre_align) <= 1.5 * _ALIGN_CELL)
+        & (np.abs(group.hits.shift - centre_shift) <= 1.5 * _SHIFT_CELL)
+        & (np.abs(group.log_speed - centre_speed) <= 1.5 * _SPEED_CELL)
     )
-    sub = hits.take(np.flatnonzero(near))
+    sub = group.hits.take(np.flatnonzero(near))
     speed = 2.0**centre_speed
     offset = float(np.median(sub.t_sound - speed * sub.t_query))
     shift = centre_shift
@@ -242,13 +278,13 @@ def _refine(hits: Hits, members: np.ndarray, align: np.ndarray, log_speed: np.nd
         if inliers.sum() < 2:
             return None
         tq, ts = sub.t_query[inliers], sub.t_sound[inliers]
+        spread = tq - tq.mean()
         if np.ptp(tq) > 20.0:
-            slope, intercept = np.polyfit(tq, ts, 1)
+            slope = float((spread * (ts - ts.mean())).sum() / (spread**2).sum())
             # A fit outside the searched range means the inliers are not a line.
             if settings.min_speed <= slope <= settings.max_speed:
-                speed, offset = float(slope), float(intercept)
-        else:
-            offset = float(np.median(ts - speed * tq))
+                speed = slope
+        offset = float(ts.mean() - speed * tq.mean())
         shift = float(np.median(sub.shift[inliers]))
     # Evidence is counted in distinct anchors on both sides: the triplets of one
     # anchor share its peak, so they agree or disagree together and are not
@@ -257,39 +293,55 @@ def _refine(hits: Hits, members: np.ndarray, align: np.ndarray, log_speed: np.nd
     landmarks = min(np.unique(sub.t_query[inliers]).size, np.unique(sub.t_sound[inliers]).size)
     tq = sub.t_query[inliers]
     return _Candidate(
-        sound=int(sound), speed=speed, offset=offset, shift=shift, landmarks=int(landmarks),
+        sound=group.sound, speed=speed, offset=offset, shift=shift, landmarks=int(landmarks),
         q_lo=float(tq.min()), q_hi=float(tq.max()),
     )
 
 
-def _false_match_probability(landmarks: int, *, n_sound_hits: int, align_range: float, settings: MatchSettings, n_tests: int) -> float:
-    """Chance that unrelated audio lines up ``landmarks`` hits this well.
+# Half-width (frames) of the band around a candidate's alignment line in which
+# the local background rate of chance hits is measured.
+_BACKGROUND_BAND = 150.0
 
-    Under the null hypothesis the sound's hits scatter uniformly over its
-    alignment range, the searched pitch range and speed range; the expected
-    number inside one fitted window is Poisson. The tail probability is
-    multiplied by the number of vote cells examined (a Bonferroni bound), so
-    the figure stands for the whole query.
-    """
+
+def _global_expected(n_sound_hits: int, align_range: float, settings: MatchSettings) -> float:
+    """Chance hits expected in the inlier window if the sound's hits scattered uniformly."""
     window = (
         (2.0 * settings.time_tolerance / max(align_range, 2.0 * settings.time_tolerance))
         * (2.0 * settings.shift_tolerance / (2.0 * settings.max_shift_bins))
     )
-    expected = max(n_sound_hits * window, 1e-9)
-    tail = float(stats.poisson.sf(landmarks - 1, expected))
+    return n_sound_hits * window
+
+
+def _local_expected(hits: Hits, cand: "_Candidate", settings: MatchSettings) -> float:
+    """Chance hits expected in the inlier window, from the hits around it.
+
+    Music repeats itself, so hits of unrelated audio are not uniform over a
+    sound: they cluster where a pattern recurs. The rate of the sound's hits in
+    a wide band around the fitted line (the inlier band itself left out), at
+    the fitted pitch, measures that local background, as a radar detector
+    measures the noise around the cell under test.
+    """
+    same = (hits.sound == cand.sound) & (np.abs(hits.shift - cand.shift) <= settings.shift_tolerance)
+    if not same.any():
+        return 0.0
+    resid = hits.t_sound[same] - (cand.speed * hits.t_query[same] + cand.offset)
+    in_band = np.abs(resid) <= _BACKGROUND_BAND
+    outside_window = np.abs(resid) > settings.time_tolerance
+    background = np.unique(hits.t_query[same][in_band & outside_window]).size
+    return background * (2.0 * settings.time_tolerance) / (2.0 * _BACKGROUND_BAND - 2.0 * settings.time_tolerance)
+
+
+def _false_match_probability(landmarks: int, *, global_expected: float, local_expected: float, n_tests: int) -> float:
+    """Chance that unrelated audio lines up ``landmarks`` anchors this well.
+
+    The count of agreeing anchors under the null hypothesis is taken as
+    Poisson with the larger of the global and the local background
+    expectations; the tail probability is multiplied by the number of vote
+    cells examined (a Bonferroni bound), so the figure stands for the query.
+    """
+    expected = max(global_expected, local_expected, 1e-9)
+    tail = float(special.pdtrc(landmarks - 1, expected))  # P(X >= landmarks)
     return float(min(1.0, tail * max(n_tests, 1)))
-
-
-def _count_by(sound: np.ndarray) -> dict[int, int]:
-    ids, counts = np.unique(sound, return_counts=True)
-    return {int(i): int(c) for i, c in zip(ids, counts)}
-
-
-def _align_range_by_sound(sound: np.ndarray, align: np.ndarray, query_frames: float) -> dict[int, float]:
-    order = np.argsort(sound, kind="stable")
-    s, a = sound[order], align[order]
-    bounds = np.r_[0, np.flatnonzero(np.diff(s)) + 1, s.size]
-    return {int(s[b0]): float(np.ptp(a[b0:b1]) + query_frames) for b0, b1 in zip(bounds[:-1], bounds[1:])}
 
 
 def _suppress_duplicates(cands: list[_Candidate]) -> list[_Candidate]:

@@ -147,6 +147,13 @@ class FingerprintParams:
     """Half-width, in frames, of the neighbourhood a peak must dominate."""
     peak_freq_radius: int = 9
     """Half-height, in bins, of the neighbourhood a peak must dominate."""
+    query_peak_time_radius: int = 10
+    """Neighbourhood half-width (frames) for query peaks. A peak that dominates
+    the index's larger neighbourhood also dominates a smaller one, so a smaller
+    query neighbourhood keeps the index's peaks and adds the ones that a
+    talked-over or noisy query hides behind louder added sound."""
+    query_peak_freq_radius: int = 7
+    """Neighbourhood half-height (bins) for query peaks."""
     peak_floor_db: float = 6.0
     """How far above the local median level (dB) a peak must stand."""
     ref_peaks_per_second: float = 18.0
@@ -164,7 +171,7 @@ class FingerprintParams:
     """Maximum |log-frequency difference| (bins) anchor -> target."""
     ref_fanout: int = 4
     """Triplets formed per anchor when indexing."""
-    query_fanout: int = 10
+    query_fanout: int = 8
     """Triplets formed per anchor when querying (a superset of the index's)."""
 
     layout: HashLayout = field(default_factory=HashLayout)
