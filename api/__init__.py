@@ -17,6 +17,7 @@ from audiofp.moderation.cursors import MAX_ID
 
 from . import auth, errors, services
 from .config import load_config
+from .parsing import reject_nul_characters
 from .resources import register
 
 
@@ -39,5 +40,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     services.init_app(app)
     auth.init_app(app)
+    app.before_request(reject_nul_characters)
     register(app)
     return app

@@ -112,3 +112,30 @@ def query_bool(name: str, default: bool) -> bool:
     if raw.lower() in ("false", "0", "no"):
         return False
     raise InvalidRequest(f"query parameter {name!r} must be true or false")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def reject_nul_characters() -> None:
+    """Refuse NUL in any text a request carries (path, query, form fields, JSON).
+
+    PostgreSQL text cannot hold NUL, SQLite would store it, and no legitimate id
+    or label contains one: refusing it here, once, keeps the backends alike and
+    turns what would be a database error into a 400.
+    """
+    texts: list[Any] = [request.path, request.headers.get("Idempotency-Key", "")]
+    texts += [v for pair in request.args.items(multi=True) for v in pair]
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        texts += [v for pair in request.form.items(multi=True) for v in pair]
+    if request.mimetype == "application/json":
+        texts.append(request.get_json(silent=True))
+    if any(_has_nul(t) for t in texts):
+        raise InvalidRequest("text fields, ids and query parameters must not contain NUL characters")

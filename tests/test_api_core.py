@@ -11,6 +11,8 @@ import hashlib
 import io
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from sqlalchemy import select
 
@@ -351,3 +353,42 @@ def test_oversized_fields_are_400_and_long_ids_404_on_every_backend(reuse_world)
 
     huge = encode_cursor("events", 10**30)
     assert c.get(f"/v1/events?cursor={huge}", headers=h.auth("pipeline")).status_code == 400
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=300),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=20), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(st.sampled_from(["content_id", "policy_label", "reason", "name", "role", "x"]),
+                            _json_values, max_size=4),
+       path=st.sampled_from(["/v1/removals", "/v1/keys", "/v1/removals/1/reversal", "/v1/uses/1/dispute"]))
+def test_arbitrary_json_bodies_never_produce_a_500(reuse_world, body, path):
+    h, _, _ = reuse_world
+    r = h.client.post(path, json=body, headers=h.auth("admin"))
+    assert r.status_code < 500, r.get_json()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.dictionaries(st.sampled_from(["cursor", "limit", "state", "account_id", "since", "until",
+                                              "include_disputed"]), st.text(max_size=40), max_size=4))
+def test_arbitrary_history_queries_never_produce_a_500(reuse_world, query):
+    h, s, _ = reuse_world
+    r = h.client.get(f"/v1/sounds/{s}/uses", query_string=query, headers=h.auth("investigator"))
+    assert r.status_code in (200, 400), r.get_json()
+
+
+def test_nul_characters_are_refused_on_every_backend(reuse_world):
+    h, s, _ = reuse_world
+    c = h.client
+    r = c.post("/v1/removals", json={"content_id": "c-b\x00", "policy_label": "p"}, headers=h.auth("pipeline"))
+    assert r.status_code == 400 and "NUL" in r.get_json()["detail"]
+    assert c.post("/v1/keys", json={"name": "a\x00", "role": "pipeline"}, headers=h.auth("admin")).status_code == 400
+    assert c.get("/v1/accounts/a%00b/sounds", headers=h.auth("investigator")).status_code == 400
+    assert c.get(f"/v1/sounds/{s}/uses?account_id=a%00", headers=h.auth("investigator")).status_code == 400
+    r = c.post("/v1/uploads", data={"file": (io.BytesIO(b"RIFF"), "a.wav"), "content_id": "x\x00", "account_id": "a",
+                                    "uploaded_at": "2024-05-01T00:00:00Z"}, headers=h.auth("pipeline"))
+    assert r.status_code == 400
