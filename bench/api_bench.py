@@ -139,16 +139,20 @@ class Server:
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
+        last = "no answer"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("gunicorn exited; see its log")
             try:
-                if requests.get(f"{self.base}/health/ready", timeout=10).status_code == 200:
+                r = requests.get(f"{self.base}/health/ready", timeout=10)
+                if r.status_code == 200:
                     return
+                last = r.text
             except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.3)
-        raise RuntimeError("gunicorn did not become ready")
+        # A frequent cause: the engine's parameters changed since the index was built.
+        raise RuntimeError(f"gunicorn did not become ready: {last}")
 
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
