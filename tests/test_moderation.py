@@ -227,3 +227,18 @@ def test_cli_serve_starts_the_api_on_sqlite(sqlite_url, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+
+
+def test_migration_0002_and_the_moderation_models_describe_the_same_schema(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from audiofp.store.models import Base
+    from audiofp.store.moderation_models import Upload
+
+    tables = {t.name for t in Base.metadata.sorted_tables if t.name not in ("sounds", "fingerprints", "index_meta")}
+    assert Upload.__tablename__ in tables and "audit_log" in tables
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diffs = compare_metadata(context, Base.metadata)
+    assert diffs == [], diffs
