@@ -25,6 +25,9 @@ from tqdm import tqdm
 
 from . import service
 from .config import Settings
+from .demo import demo
+from .moderation_cli import apply_seed, seed_options
+from .moderation_cli import register as register_moderation
 from .errors import AudioFPError, BadAudioError, IndexMismatchError, NotFoundError
 from .store import Store, current_revision, repository, upgrade
 from .types import Match
@@ -96,15 +99,27 @@ def _media_files(paths: tuple[str, ...]) -> Iterator[Path]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--label", default=None, help="Label attached to every new sound.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file on stdout.")
+@seed_options
 @pass_context
-def ingest(ctx: Context, paths: tuple[str, ...], label: str | None, as_json: bool) -> None:
+def ingest(
+    ctx: Context,
+    paths: tuple[str, ...],
+    label: str | None,
+    as_json: bool,
+    tags: tuple[str, ...],
+    removal_label: str | None,
+    removal_reason: str | None,
+) -> None:
     """Add known sounds from files or folders (recursive).
 
     Audio already in the index (same decoded content) is skipped. A file that
     fails is reported and the rest go on; the exit code is 1 if any failed.
+    With --tag or --removal-label, every sound of the run (new or already
+    known) is labelled or linked to removed content, for seeding from an archive.
     """
     store = ctx.store
     files = list(_media_files(paths))
+    sound_ids: list[int] = []
     started = time.perf_counter()
     added = skipped = failed = fingerprints = 0
     seconds = 0.0
@@ -122,6 +137,7 @@ def ingest(ctx: Context, paths: tuple[str, ...], label: str | None, as_json: boo
                 _fail(exc)
             continue
         seconds += out.duration
+        sound_ids.append(out.sound_id)
         if out.created:
             added += 1
             fingerprints += out.fingerprints
@@ -137,6 +153,14 @@ def ingest(ctx: Context, paths: tuple[str, ...], label: str | None, as_json: boo
         f"{seconds:.1f} s of audio, {fingerprints} fingerprints, {elapsed:.1f} s ({speed:.0f}x realtime)",
         err=as_json,
     )
+    if tags or removal_label:
+        try:
+            affected = apply_seed(store, sorted(set(sound_ids)), tags=tags, removal_label=removal_label,
+                                  removal_reason=removal_reason)
+        except (AudioFPError, SQLAlchemyError) as exc:
+            _fail(exc)
+        linked = f", linked to removed content ({removal_label}); {affected} live uploads affected" if removal_label else ""
+        click.echo(f"{len(set(sound_ids))} sounds labelled {list(tags)}{linked}", err=as_json)
     if failed:
         sys.exit(EXIT_PARTIAL)
 
@@ -257,10 +281,7 @@ def db_stats(ctx: Context) -> None:
     click.echo(f"store: {make_url(ctx.store.url).render_as_string(hide_password=True)}")
 
 
-# Commands owned by other modules register themselves here (the demo; the API
-# server, keys and removal links of the moderation service).
-from .demo import demo  # noqa: E402
-from .moderation_cli import register as register_moderation  # noqa: E402
-
+# Commands owned by other modules: the demo; the API server, keys and removal
+# links of the moderation service.
 main.add_command(demo)
 register_moderation(main)

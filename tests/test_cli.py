@@ -107,3 +107,27 @@ def test_demo_ingests_samples_and_finds_the_altered_reuse(run):
     assert "speech_over_chant" in altered or "chant" in altered
     assert "speed x1.1" in altered
     assert result.output.rstrip().endswith("no match")
+
+
+def test_ingest_can_seed_labels_and_a_removal_link_from_an_archive(run, folder):
+    result = run("ingest", str(folder / "chant.ogg"), str(folder / "nested" / "speech_en.ogg"),
+                 "--tag", "archive-2024", "--removal-label", "terrorism", "--removal-reason", "GIFCT bank")
+    assert result.exit_code == 0, result.output
+    assert "2 sounds labelled ['archive-2024'], linked to removed content (terrorism)" in result.output
+    # Re-ingesting known audio still applies the seed to the known sounds.
+    again = run("ingest", str(folder / "chant.ogg"), "--tag", "second-pass")
+    assert "1 sounds labelled ['second-pass']" in again.output
+
+    import os
+
+    from audiofp.moderation import CLI_ACTOR, sound_details
+    from audiofp.store import Store
+
+    store = Store.open(os.environ["AUDIOFP_DATABASE_URL"])
+    try:
+        chant, speech = (sound_details(store, i, actor=CLI_ACTOR) for i in (1, 2))
+    finally:
+        store.dispose()
+    assert chant.status == speech.status == "linked_to_removed_content"
+    assert [r.policy_label for r in chant.linked_removals] == ["terrorism"]
+    assert set(chant.labels) == {"archive-2024", "second-pass"} and speech.labels == ["archive-2024"]
