@@ -15,6 +15,7 @@ from audiofp.moderation import (
     SharedAccount,
     SoundDetails,
 )
+from audiofp.moderation.uploads import removal_doc
 from audiofp.store.moderation_repository import ApiKeyRecord, AuditRecord, RemovalRecord, UseRecord
 
 
@@ -23,14 +24,9 @@ def ts(value: datetime | None) -> str | None:
 
 
 def removal(r: RemovalRecord) -> dict[str, Any]:
+    # The verdict's removal document (the domain's), plus the appeal state.
     return {
-        "id": r.id,
-        "content_id": r.content_id,
-        "account_id": r.account_id,
-        "sound_id": r.sound_id,
-        "policy_label": r.policy_label,
-        "reason": r.reason,
-        "removed_at": ts(r.removed_at),
+        **removal_doc(r),
         "active": r.active,
         "reversed_at": ts(r.reversed_at),
         "reversal_reason": r.reversal_reason,
