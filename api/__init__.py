@@ -3,7 +3,7 @@
 ``create_app(config)`` builds the Flask app: configuration (defaults, file,
 ``AUDIOFP_*`` environment, then ``config``), problem+json errors, API-key
 auth, and one blueprint per resource. Views are thin: the domain is
-``audiofp.moderation``.
+``audiofp.services``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-from audiofp.moderation.cursors import MAX_ID
+from audiofp.services.cursors import MAX_ID
 
 from . import auth, errors, services
-from .config import load_config
+from .config import load_settings, split_config
 from .parsing import reject_nul_characters
 from .resources import register
 
@@ -31,10 +31,12 @@ class IdConverter(IntegerConverter):
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; the store is opened lazily on first use (see ``api.services``)."""
     app = Flask(__name__, static_folder=None)
-    app.config.update(load_config(config))
+    settings = load_settings(config)
+    app.config.update(split_config(config)[1])
+    app.config["AUDIOFP_SETTINGS"] = settings
     # Werkzeug refuses a body past this before reading it (413), so a huge
     # upload never reaches the decoder.
-    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_BYTES"]) + 64 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_upload_bytes + 64 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["id"] = IdConverter
     errors.init_app(app)

@@ -1,7 +1,7 @@
 """API keys on requests: who is calling, may they, and not too often.
 
 Keys arrive as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Roles
-and their permissions live in the domain (``audiofp.moderation.PERMISSIONS``)
+and their permissions live in the domain (``audiofp.services.PERMISSIONS``)
 so the CLI and the API agree.
 
 Rate limiting is a token bucket per key held in the worker process: cheap, no
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, request
 
-from audiofp.moderation import Actor, authenticate
+from audiofp.services import Actor, authenticate
 
 from .errors import Forbidden, RateLimited, Unauthorized
 from .services import services
@@ -92,6 +92,7 @@ def requires(permission: str) -> Callable[[F], F]:
 
 
 def init_app(app: Any) -> None:
-    per_minute = float(app.config["RATE_LIMIT_PER_MINUTE"])
-    burst = int(app.config["RATE_LIMIT_BURST"])
+    server = app.config["AUDIOFP_SETTINGS"].server
+    per_minute = float(server.rate_limit_per_minute)
+    burst = int(server.rate_limit_burst)
     app.extensions["audiofp_rate_limit"] = TokenBucket(per_minute, burst) if per_minute > 0 and burst > 0 else None

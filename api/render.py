@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from audiofp.moderation import (
+from audiofp.services import (
     AccountSound,
     ClipMatch,
     EventPage,
@@ -15,7 +15,7 @@ from audiofp.moderation import (
     SharedAccount,
     SoundDetails,
 )
-from audiofp.moderation.uploads import removal_doc
+from audiofp.services.uploads import removal_doc
 from audiofp.store.moderation_repository import ApiKeyRecord, AuditRecord, RemovalRecord, UseRecord
 
 

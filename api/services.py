@@ -15,18 +15,18 @@ from flask import Flask, current_app
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from audiofp.moderation import ModerationSettings
+from audiofp.config import Settings
+from audiofp.errors import IndexMismatchError
 from audiofp.store import Store
 
-from .config import moderation_settings
 from .errors import StoreUnavailable
 
 
 class Services:
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.url: str = config["DATABASE_URL"]
-        self.migrate: bool = bool(config["MIGRATE"])
-        self.settings: ModerationSettings = moderation_settings(config)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url: str = settings.resolved_database_url
+        self.migrate: bool = settings.server.migrate
         self._store: Store | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -52,7 +52,7 @@ class Services:
     def warm_up(self) -> bool:
         """Open the store and load the engine now, so the first request does not pay
         for it; False (and stay lazy) if the database is not reachable yet."""
-        import audiofp.service  # noqa: F401 - imports numpy/scipy/PyAV once, at boot
+        import audiofp.services  # noqa: F401 - imports numpy/scipy/PyAV once, at boot
 
         try:
             self.store
@@ -71,4 +71,4 @@ def services() -> Services:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["audiofp"] = Services(app.config)
+    app.extensions["audiofp"] = Services(app.config["AUDIOFP_SETTINGS"])

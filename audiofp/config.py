@@ -1,15 +1,36 @@
-"""Runtime settings, read once from the environment (``AUDIOFP_*``).
+"""The one set of runtime settings, read once: defaults < file < ``AUDIOFP_*`` < overrides.
+
+Every knob an operator can turn lives in :class:`Settings`, grouped in
+sections (input limits, matching, moderation, server). The CLI, the API and
+the benchmark all build the same object with :meth:`Settings.load`, so a limit
+means the same thing whichever door the audio came in by. Each field of each
+section is named uniquely, and its environment variable is ``AUDIOFP_`` plus
+the field name in capitals (``max_upload_bytes`` -> ``AUDIOFP_MAX_UPLOAD_BYTES``);
+a TOML or JSON file named by ``AUDIOFP_CONFIG_FILE`` uses the same names.
 
 Settings are a frozen value handed to whatever needs them, never read from the
-environment deep inside the code, so that tests and the API factory can build
-their own.
+environment deep inside the code.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
-from dataclasses import dataclass, fields, replace
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
+
+from .engine.matching import MatchSettings
+from .errors import ParameterError
+
+#: Names operators used before the settings were unified; still read, mapped to their new field.
+DEPRECATED_NAMES = {"max_input_bytes": "max_upload_bytes", "max_duration_seconds": "max_audio_seconds"}
+
+#: Variables that name a settings file (TOML, or JSON by its suffix); the first set wins.
+CONFIG_FILE_VARIABLES = ("AUDIOFP_CONFIG_FILE", "AUDIOFP_API_CONFIG")
 
 
 def default_data_dir() -> Path:
@@ -20,29 +41,120 @@ def default_data_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one input may cost, the same for the CLI and the API.
+
+    Attributes
+    ----------
+    max_upload_bytes : int
+        Largest file accepted; larger ones are refused before decoding (the
+        API refuses the request body itself, with 413).
+    max_audio_seconds : float
+        Longest audio accepted; decoding stops with an error past it.
+    decode_timeout_seconds : float
+        Wall-clock budget for decoding one input, so a hostile file cannot hold a worker.
+    """
+
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_audio_seconds: float = 3600.0
+    decode_timeout_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_bytes", "max_audio_seconds", "decode_timeout_seconds"):
+            if not getattr(self, name) > 0:
+                raise ParameterError(f"{name} must be positive, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class ModerationSettings:
+    """Thresholds that turn matches into a recommended action.
+
+    Attributes
+    ----------
+    block_confidence : float
+        A reused sound linked to removed content with match confidence at or
+        above this recommends ``block``.
+    review_confidence : float
+        ... at or above this (but below ``block_confidence``) recommends ``review``.
+    min_use_confidence : float
+        Matches below this confidence are not recorded as uses nor reported.
+    """
+
+    block_confidence: float = 0.999
+    review_confidence: float = 0.9
+    min_use_confidence: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("block_confidence", "review_confidence", "min_use_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ParameterError(f"{name} must be within [0, 1], got {value}")
+        if self.review_confidence > self.block_confidence:
+            raise ParameterError("review_confidence must not exceed block_confidence")
+
+    def action(self, linked_confidences: list[float]) -> str:
+        """``block``, ``review`` or ``allow`` given the confidences of the
+        reused sounds that are linked to removed content."""
+        best = max(linked_confidences, default=0.0)
+        if linked_confidences and best >= self.block_confidence:
+            return "block"
+        if linked_confidences and best >= self.review_confidence:
+            return "review"
+        return "allow"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Knobs of the HTTP service.
+
+    Attributes
+    ----------
+    migrate : bool
+        Bring the schema to the newest revision when a worker opens the store.
+    rate_limit_per_minute : int
+        Requests per minute per API key and worker process (0 turns the limit off).
+    rate_limit_burst : int
+        Requests a key may send at once before the per-minute rate applies.
+    """
+
+    migrate: bool = True
+    rate_limit_per_minute: int = 1200
+    rate_limit_burst: int = 120
+
+    def __post_init__(self) -> None:
+        if self.rate_limit_per_minute < 0 or self.rate_limit_burst < 0:
+            raise ParameterError("rate limits must be >= 0")
+
+
+#: The sections of :class:`Settings`, by attribute name.
+SECTIONS: dict[str, type] = {
+    "limits": Limits,
+    "matching": MatchSettings,
+    "moderation": ModerationSettings,
+    "server": ServerSettings,
+}
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Operator-facing knobs of the service.
+    """Everything an operator can configure.
 
     Attributes
     ----------
     database_url : str
         SQLAlchemy URL; empty means a SQLite file under ``data_dir``.
     data_dir : str
-        Folder of the embedded store.
-    max_input_bytes : int
-        Largest file accepted for decoding.
-    max_duration_seconds : float
-        Longest audio accepted; decoding stops (with an error) past it.
-    decode_timeout_seconds : float
-        Wall-clock budget for decoding one input; a hostile file cannot hang a worker.
+        Folder of the embedded store; empty means :func:`default_data_dir`.
+    limits, matching, moderation, server
+        The sections (see each class).
     """
 
     database_url: str = ""
     data_dir: str = ""
-    """Empty means ``default_data_dir()``, resolved when the settings are read."""
-    max_input_bytes: int = 512 * 1024 * 1024
-    max_duration_seconds: float = 3 * 3600.0
-    decode_timeout_seconds: float = 120.0
+    limits: Limits = field(default_factory=Limits)
+    matching: MatchSettings = field(default_factory=MatchSettings)
+    moderation: ModerationSettings = field(default_factory=ModerationSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     @property
     def resolved_database_url(self) -> str:
@@ -57,14 +169,128 @@ class Settings:
         return Path(self.data_dir) if self.data_dir else default_data_dir()
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
-        """Defaults, then ``AUDIOFP_<FIELD>`` variables, then explicit overrides."""
+    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Defaults, then the settings file, then ``AUDIOFP_*`` variables, then ``overrides``.
+
+        Parameters
+        ----------
+        overrides : mapping, optional
+            Flat names (any case) to values, applied last.
+        environ : mapping, optional
+            The environment to read; ``os.environ`` by default.
+
+        Raises
+        ------
+        ParameterError
+            On an unknown name in the file or ``overrides``, a value of the wrong
+            type, or a value out of range.
+        """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = env.get(f"AUDIOFP_{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            default = getattr(cls, f.name)
-            values[f.name] = type(default)(raw)
-        return replace(cls(**values), **overrides)  # type: ignore[arg-type]
+        values: dict[str, Any] = {}
+        for variable in CONFIG_FILE_VARIABLES:
+            if env.get(variable):
+                values.update(_read_file(env[variable]))
+                break
+        for name in _flat_fields():
+            for spelling in [name, *(old for old, new in DEPRECATED_NAMES.items() if new == name)]:
+                raw = env.get(f"AUDIOFP_{spelling.upper()}")
+                if raw:
+                    values[name] = raw
+                    break
+        for key, value in (overrides or {}).items():
+            values[_canonical(str(key))] = value
+        return cls.from_flat(values)
+
+    @classmethod
+    def from_flat(cls, values: Mapping[str, Any]) -> "Settings":
+        """Build settings from flat field names (as :meth:`flat` returns them)."""
+        known = _flat_fields()
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ParameterError(f"unknown setting(s): {', '.join(unknown)}")
+        sections: dict[str, Any] = {}
+        for section, section_type in SECTIONS.items():
+            given = {f.name: _coerce(f.name, values[f.name], f.type) for f in fields(section_type) if f.name in values}
+            sections[section] = section_type(**given)
+        top = {name: str(values[name]) for name in ("database_url", "data_dir") if name in values}
+        return cls(**top, **sections)
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by its flat name (the names the environment and files use)."""
+        out: dict[str, Any] = {"database_url": self.database_url, "data_dir": self.data_dir}
+        for section in SECTIONS:
+            out.update(dataclasses.asdict(getattr(self, section)))
+        return out
+
+    def with_changes(self, **changes: Any) -> "Settings":
+        """A copy with some flat-named settings changed (tests and embedding code)."""
+        return Settings.from_flat({**self.flat(), **{_canonical(k): v for k, v in changes.items()}})
+
+
+def _flat_fields() -> dict[str, str]:
+    """Flat name -> annotated type name, for the top level and every section."""
+    out = {"database_url": "str", "data_dir": "str"}
+    for section_type in SECTIONS.values():
+        for f in fields(section_type):
+            if f.name in out:  # pragma: no cover - a programming error caught by the tests
+                raise AssertionError(f"setting {f.name!r} is defined twice")
+            out[f.name] = str(f.type)
+    return out
+
+
+def _canonical(name: str) -> str:
+    key = name.lower().removeprefix("audiofp_")
+    return DEPRECATED_NAMES.get(key, key)
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                    raise ValueError(value)
+                return lowered in ("1", "true", "yes", "on")
+            return bool(value)
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"setting {name} must be a {kind}, got {value!r}") from None
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ParameterError(f"cannot read settings file {path}: {exc}") from None
+    try:
+        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ParameterError(f"settings file {path} is not valid: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParameterError(f"settings file {path} must hold a table of settings")
+    return {_canonical(str(k)): v for k, v in data.items()}
+
+
+def settings_table() -> list[tuple[str, Any, str]]:
+    """(variable, default, section) for every setting: the README's table is checked against it."""
+    defaults = Settings().flat()
+    rows = [("AUDIOFP_DATABASE_URL", "", "store"), ("AUDIOFP_DATA_DIR", "", "store")]
+    for section, section_type in SECTIONS.items():
+        rows += [(f"AUDIOFP_{f.name.upper()}", defaults[f.name], section) for f in fields(section_type)]
+    return rows
+
+
+__all__ = [
+    "Limits", "MatchSettings", "ModerationSettings", "SECTIONS", "ServerSettings", "Settings",
+    "default_data_dir", "settings_table",
+]

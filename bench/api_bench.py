@@ -44,8 +44,8 @@ import requests
 import soundfile as sf
 import soxr
 
-from audiofp import service
-from audiofp.moderation import create_key
+from audiofp import services
+from audiofp.services import create_key
 from audiofp.store import Store
 
 from .run import FULL_CORPUS
@@ -103,7 +103,7 @@ def prepare(store: Store, hours: float, corpus: Path | None, log: Callable[[str]
         refs += sorted((corpus / "references").glob("*.flac"))
     real_seconds = 0.0
     for path in refs:
-        real_seconds += service.ingest(store, path).duration
+        real_seconds += services.ingest(store, path).duration
     log(f"ingested {len(refs)} references, {real_seconds / 3600:.2f} h")
     filler_hours = max(0.0, hours - real_seconds / 3600)
     figures: dict[str, Any] = {"references": len(refs), "real_hours": real_seconds / 3600,

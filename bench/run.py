@@ -6,7 +6,7 @@ Usage::
 
 Each store kind gets a fresh, empty store. Ingest is timed per reference
 (decode + fingerprint + index write, one thread); every query and negative is
-sent through ``audiofp.service.identify`` and timed including decode. Results
+sent through ``audiofp.services.identify`` and timed including decode. Results
 go to stdout (markdown) and to ``bench/results/<timestamp>.md`` and ``.json``,
 with the per-clip outcomes (and every match returned for a negative: the raw
 evidence a threshold is calibrated on) in ``<timestamp>-<store>-clips.jsonl``.
@@ -32,10 +32,10 @@ from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
-from audiofp import service  # noqa: E402
+from audiofp import services  # noqa: E402
 from audiofp.errors import AudioFPError  # noqa: E402
-from audiofp.matching import MatchSettings  # noqa: E402
-from audiofp.params import DEFAULT_PARAMS  # noqa: E402
+from audiofp.engine.matching import MatchSettings  # noqa: E402
+from audiofp.engine.params import DEFAULT_PARAMS  # noqa: E402
 from audiofp.store import Store  # noqa: E402
 
 from . import manifest  # noqa: E402
@@ -75,7 +75,7 @@ def ingest_all(store: Store, corpus: Path, refs: list[Reference], log: Callable[
     for i, ref in enumerate(refs):
         c0, t0 = time.process_time(), time.perf_counter()
         try:
-            outcome = service.ingest(store, str(corpus / ref.path), label=ref.id)
+            outcome = services.ingest(store, str(corpus / ref.path), label=ref.id)
         except AudioFPError as exc:
             failures.append(f"{ref.id}: {type(exc).__name__}: {exc}")
             continue
@@ -104,7 +104,7 @@ def identify_timed(store: Store, path: Path, match_settings: MatchSettings | Non
     """Matches (as dicts), wall seconds, and the error type if the service refused the input."""
     t0 = time.perf_counter()
     try:
-        result = service.identify(store, str(path), match_settings=match_settings)
+        result = services.identify(store, str(path), match_settings=match_settings)
     except AudioFPError as exc:
         return [], time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"
     return [match_dict(m) for m in result.matches], time.perf_counter() - t0, None

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from audiofp.store import Store, add_postings, add_sound  # noqa: E402
-from audiofp.types import POSTING_DTYPE  # noqa: E402
+from audiofp.engine.types import POSTING_DTYPE  # noqa: E402
 
 from .metrics import NegativeOutcome, score_query, summarize_negatives, summarize_queries  # noqa: E402
 from .report import fmt_ms, fmt_pct, md_table  # noqa: E402

@@ -3,7 +3,7 @@
 Every transform maps a mono float32 excerpt at :data:`bench.sources.SR` to a
 new one, and declares how the reference is consumed: ``speed`` is reference
 seconds per query second (1.25 = the query plays 25 % faster, the convention of
-``audiofp.types.Match.speed``), so a query of ``L`` seconds is cut from
+``audiofp.engine.types.Match.speed``), so a query of ``L`` seconds is cut from
 ``L * speed`` seconds of reference. ``pitch`` is the expected pitch change in
 semitones. Numpy does what it does exactly (mixing, resampling); sox does
 pitch shift, time stretch, reverb and band limiting; ffmpeg does the lossy codecs.

@@ -22,7 +22,7 @@ from referencing.jsonschema import DRAFT202012
 
 from api import create_app
 from api.resources.spec import SPEC_PATH
-from audiofp.moderation import create_key
+from audiofp.services import create_key
 from audiofp.store import Store
 from audiofp.store import moderation_repository as repo
 from audiofp.store import repository as core

@@ -86,10 +86,10 @@ def test_an_upload_racing_a_removal_is_flagged_or_in_its_feed(store, monkeypatch
     import threading
     from datetime import datetime, timezone
 
-    from audiofp.moderation import CLI_ACTOR, ModerationSettings, events_since, record_removal, submit_upload
+    from audiofp.services import CLI_ACTOR, Settings, events_since, record_removal, submit_upload
     from audiofp.store import moderation_repository
 
-    settings = ModerationSettings()
+    settings = Settings()
     now = datetime(2024, 5, 1, tzinfo=timezone.utc)
     chant = (SAMPLES / "chant.ogg").read_bytes()
     submit_upload(store, chant, content_id="orig", account_id="a", uploaded_at=now, settings=settings)

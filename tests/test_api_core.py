@@ -17,7 +17,7 @@ from openapi_spec_validator import validate
 from sqlalchemy import select
 
 from api import create_app
-from api.config import load_config
+from api.config import load_settings
 from audiofp.errors import ParameterError
 from audiofp.store.moderation_models import ApiKey
 
@@ -317,13 +317,13 @@ def test_config_layers_defaults_file_environment_then_arguments(tmp_path):
     path = tmp_path / "api.toml"
     path.write_text('block_confidence = 0.97\nreview_confidence = 0.8\nmax_upload_bytes = 1000\n')
     env = {"AUDIOFP_API_CONFIG": str(path), "AUDIOFP_REVIEW_CONFIDENCE": "0.85", "AUDIOFP_DATABASE_URL": "sqlite:///x"}
-    config = load_config({"MAX_UPLOAD_BYTES": 5}, environ=env)
-    assert config["BLOCK_CONFIDENCE"] == 0.97  # file
-    assert config["REVIEW_CONFIDENCE"] == 0.85  # environment beats file
-    assert config["MAX_UPLOAD_BYTES"] == 5  # argument beats everything
-    assert config["DATABASE_URL"] == "sqlite:///x"
+    config = load_settings({"MAX_UPLOAD_BYTES": 5}, environ=env)
+    assert config.moderation.block_confidence == 0.97  # file
+    assert config.moderation.review_confidence == 0.85  # environment beats file
+    assert config.limits.max_upload_bytes == 5  # argument beats everything
+    assert config.database_url == "sqlite:///x"
     with pytest.raises(ParameterError):
-        load_config({"MAX_UPLOAD_BYTES": "lots"}, environ={})
+        load_settings({"MAX_UPLOAD_BYTES": "lots"}, environ={})
     with pytest.raises(ParameterError):
         create_app({"BLOCK_CONFIDENCE": 0.5, "REVIEW_CONFIDENCE": 0.9, "DATABASE_URL": "sqlite:///x"})
 
@@ -349,7 +349,7 @@ def test_oversized_fields_are_400_and_long_ids_404_on_every_backend(reuse_world)
     assert r.status_code == 400
     assert c.get("/v1/sounds/99999999999999999999999", headers=h.auth("investigator")).status_code == 404
     assert c.delete("/v1/keys/3000000000", headers=h.auth("admin")).status_code == 404
-    from audiofp.moderation import encode_cursor
+    from audiofp.services import encode_cursor
 
     huge = encode_cursor("events", 10**30)
     assert c.get(f"/v1/events?cursor={huge}", headers=h.auth("pipeline")).status_code == 400

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from audiofp.moderation import create_key
+from audiofp.services import create_key
 from audiofp.store import Store
 
 pytestmark = pytest.mark.slow

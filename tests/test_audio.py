@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiofp.audio import content_digest, decode
+from audiofp.engine.audio import content_digest, decode
 from audiofp.errors import AudioTooLongError, BadAudioError, InputTooLargeError, SilentAudioError
 
 SR_IN = 44100

@@ -120,7 +120,7 @@ def test_ingest_can_seed_labels_and_a_removal_link_from_an_archive(run, folder):
 
     import os
 
-    from audiofp.moderation import CLI_ACTOR, sound_details
+    from audiofp.services import CLI_ACTOR, sound_details
     from audiofp.store import Store
 
     store = Store.open(os.environ["AUDIOFP_DATABASE_URL"])

@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audiofp.errors import ParameterError
-from audiofp.fingerprint import fingerprint_for_index, fingerprint_for_query
-from audiofp.hashes import index_hashes, query_hashes
-from audiofp.landmarks import form_triplets
-from audiofp.params import DEFAULT_PARAMS, FingerprintParams
-from audiofp.peaks import find_peaks
-from audiofp.spectrogram import spectrogram
-from audiofp.types import POSTING_DTYPE, Audio, Peaks
+from audiofp.engine.fingerprint import fingerprint_for_index, fingerprint_for_query
+from audiofp.engine.hashes import index_hashes, query_hashes
+from audiofp.engine.triplets import form_triplets
+from audiofp.engine.params import DEFAULT_PARAMS, FingerprintParams
+from audiofp.engine.peaks import find_peaks
+from audiofp.engine.spectrogram import spectrogram
+from audiofp.engine.types import POSTING_DTYPE, Audio, Peaks
 
 P = DEFAULT_PARAMS
 SR = P.sample_rate

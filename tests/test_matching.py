@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from audiofp.matching import Hits, MatchSettings, find_matches
-from audiofp.params import DEFAULT_PARAMS
+from audiofp.engine.matching import Hits, MatchSettings, find_matches
+from audiofp.engine.params import DEFAULT_PARAMS
 
 QUERY_FRAMES = 400.0
 

@@ -20,11 +20,12 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audiofp import service
+from audiofp import services
 from audiofp.errors import ConflictError, NotFoundError, ParameterError
-from audiofp.moderation import (
+from audiofp.services import (
     CLI_ACTOR,
     ModerationSettings,
+    Settings,
     authenticate,
     decode_cursor,
     dispute_use,
@@ -38,7 +39,7 @@ from audiofp.moderation import (
     sound_history,
     submit_upload,
 )
-from audiofp.moderation_cli import apply_seed, register
+from audiofp.cli.moderation import apply_seed, register
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -86,10 +87,10 @@ def test_arbitrary_cursor_text_is_rejected_or_decoded_never_crashes(text):
 
 def test_archive_seeding_links_a_sound_and_the_next_reuse_is_blocked(store):
     with store.session() as session:
-        audio = service.decode(SAMPLES / "chant.ogg", settings=ModerationSettings().engine,
+        audio = services.decode(SAMPLES / "chant.ogg", limits=Settings().limits,
                                sample_rate=store.params.sample_rate)
-        sound_id = service.add_sound_audio(session, store, audio, source_name="archive/chant.ogg").sound_id
-    settings = ModerationSettings()
+        sound_id = services.add_sound_audio(session, store, audio, source_name="archive/chant.ogg").sound_id
+    settings = Settings()
     assert dry_run_match(store, excerpt("chant.ogg", 4, 8), settings=settings)["action"] == "allow"
 
     affected = apply_seed(store, [sound_id], tags=("archive-2023", "nasheed"), removal_label="terrorist-content",
@@ -112,7 +113,7 @@ def test_archive_seeding_links_a_sound_and_the_next_reuse_is_blocked(store):
 
 
 def test_a_disputed_reuse_no_longer_flags_later_uploads(store):
-    settings = ModerationSettings()
+    settings = Settings()
     orig = submit_upload(store, (SAMPLES / "chant.ogg").read_bytes(), content_id="orig", account_id="a",
                          uploaded_at=NOW, settings=settings).verdict
     chant_id = orig["original_sound_id"]
@@ -134,7 +135,7 @@ def test_a_disputed_reuse_no_longer_flags_later_uploads(store):
 
 
 def test_submit_rejects_bad_fields_before_decoding(store):
-    settings = ModerationSettings()
+    settings = Settings()
     for bad in ({"content_id": ""}, {"account_id": " "}, {"uploaded_at": datetime(2024, 5, 1)},
                 {"content_id": "x" * 300}):
         kwargs = {"content_id": "c", "account_id": "a", "uploaded_at": NOW, **bad}
@@ -200,7 +201,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_cli_serve_starts_the_api_on_sqlite(sqlite_url, tmp_path):
     port = _free_port()
-    code = ("import sys; from audiofp.cli import main; from audiofp.moderation_cli import register; "
+    code = ("import sys; from audiofp.cli import main; from audiofp.cli.moderation import register; "
             "register(main); sys.exit(main())")
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--database-url", sqlite_url, "serve", "--port", str(port), "--workers", "1"],

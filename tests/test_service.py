@@ -11,15 +11,15 @@ import soxr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audiofp import service
-from audiofp.audio import decode
-from audiofp.config import Settings
+from audiofp import services
+from audiofp.engine.audio import decode
+from audiofp.config import Limits, Settings
 from audiofp.errors import BadAudioError, SilentAudioError
 from audiofp.store import repository
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SR = 22050
-SETTINGS = Settings(max_input_bytes=50_000_000, max_duration_seconds=600.0)
+SETTINGS = Settings(limits=Limits(max_upload_bytes=50_000_000, max_audio_seconds=600.0))
 
 
 def load(name: str) -> np.ndarray:
@@ -36,14 +36,14 @@ def indexed(store):
     """The store with the four shipped recordings ingested; returns name -> sound id."""
     ids = {}
     for name in ("chant.ogg", "speech_en.ogg", "speech_ar.ogg", "speech_over_chant.ogg"):
-        ids[name] = service.ingest(store, SAMPLES / name, label=Path(name).stem, settings=SETTINGS).sound_id
+        ids[name] = services.ingest(store, SAMPLES / name, label=Path(name).stem, settings=SETTINGS).sound_id
     return ids
 
 
 def test_excerpt_matches_its_sound_at_its_offset(store, indexed, tmp_path):
     x = load("speech_en.ogg")
     clip = write(tmp_path / "clip.wav", x[int(7.0 * SR):int(12.0 * SR)])
-    result = service.identify(store, clip, settings=SETTINGS)
+    result = services.identify(store, clip, settings=SETTINGS)
     best = result.matches[0]
     assert best.sound_id == indexed["speech_en.ogg"]
     assert result.labels[best.sound_id] == "speech_en"
@@ -57,7 +57,7 @@ def test_excerpt_matches_its_sound_at_its_offset(store, indexed, tmp_path):
 def test_sped_up_reuse_is_found_with_its_speed_and_pitch(store, indexed, tmp_path):
     x = load("chant.ogg")[int(10 * SR):int(16.5 * SR)]
     sped = soxr.resample(x, SR * 1.2, SR)  # plays 1.2x faster: tempo and pitch together
-    result = service.identify(store, write(tmp_path / "fast.wav", sped), settings=SETTINGS)
+    result = services.identify(store, write(tmp_path / "fast.wav", sped), settings=SETTINGS)
     best = result.matches[0]
     assert best.sound_id in (indexed["chant.ogg"], indexed["speech_over_chant.ogg"])
     assert best.speed == pytest.approx(1.2, abs=0.03)
@@ -68,7 +68,7 @@ def test_sped_up_reuse_is_found_with_its_speed_and_pitch(store, indexed, tmp_pat
 def test_clip_holding_two_sounds_in_sequence_reports_both_in_order(store, indexed, tmp_path):
     en = load("speech_en.ogg")[int(2 * SR):int(8 * SR)]
     ar = load("speech_ar.ogg")[int(3 * SR):int(9 * SR)]
-    result = service.identify(store, write(tmp_path / "both.wav", np.concatenate([en, ar])), settings=SETTINGS)
+    result = services.identify(store, write(tmp_path / "both.wav", np.concatenate([en, ar])), settings=SETTINGS)
     by_sound = {m.sound_id: m for m in result.matches}
     first, second = by_sound[indexed["speech_en.ogg"]], by_sound[indexed["speech_ar.ogg"]]
     assert first.query_end <= 6.5 and second.query_start >= 5.5
@@ -76,12 +76,12 @@ def test_clip_holding_two_sounds_in_sequence_reports_both_in_order(store, indexe
 
 
 def test_unrelated_speech_does_not_match(store, indexed):
-    result = service.identify(store, SAMPLES / "queries" / "voice_unrelated.ogg", settings=SETTINGS)
+    result = services.identify(store, SAMPLES / "queries" / "voice_unrelated.ogg", settings=SETTINGS)
     assert result.matches == []
 
 
 def test_altered_demo_clip_matches_the_reused_sound(store, indexed):
-    result = service.identify(store, SAMPLES / "queries" / "altered_reuse.m4a", settings=SETTINGS)
+    result = services.identify(store, SAMPLES / "queries" / "altered_reuse.m4a", settings=SETTINGS)
     assert result.matches, "sped-up, talked-over, AAC re-encoded reuse must be found"
     best = result.matches[0]
     assert best.sound_id in (indexed["speech_over_chant.ogg"], indexed["chant.ogg"])
@@ -94,7 +94,7 @@ def test_noise_never_matches(store, indexed, seed, seconds):
     rng = np.random.default_rng(seed)
     noise = (rng.standard_normal(int(seconds * SR)) * 0.2).astype(np.float32)
     audio = decode(_wav_bytes(noise), sample_rate=store.params.sample_rate)
-    assert service.identify_audio(store, audio).matches == []
+    assert services.identify_audio(store, audio).matches == []
 
 
 def _wav_bytes(x: np.ndarray) -> bytes:
@@ -108,7 +108,7 @@ def _wav_bytes(x: np.ndarray) -> bytes:
 def test_same_audio_is_not_ingested_twice(store, indexed):
     with store.session() as s:
         before = repository.index_stats(s)
-    again = service.ingest(store, SAMPLES / "chant.ogg", settings=SETTINGS)
+    again = services.ingest(store, SAMPLES / "chant.ogg", settings=SETTINGS)
     assert not again.created and again.sound_id == indexed["chant.ogg"]
     with store.session() as s:
         after = repository.index_stats(s)
@@ -121,10 +121,10 @@ def test_bad_input_writes_nothing(store, indexed, tmp_path):
     bad = tmp_path / "notaudio.mp3"
     bad.write_text("definitely not audio\n" * 100)
     with pytest.raises(BadAudioError):
-        service.ingest(store, bad, settings=SETTINGS)
+        services.ingest(store, bad, settings=SETTINGS)
     silent = write(tmp_path / "silent.wav", np.zeros(SR * 3, np.float32))
     with pytest.raises(SilentAudioError):
-        service.ingest(store, silent, settings=SETTINGS)
+        services.ingest(store, silent, settings=SETTINGS)
     with store.session() as s:
         after = repository.index_stats(s)
     assert (after.sounds, after.postings, after.rows) == (before.sounds, before.postings, before.rows)
@@ -139,6 +139,6 @@ def test_failure_after_fingerprinting_rolls_the_whole_sound_back(store, monkeypa
     monkeypatch.setattr(repository, "add_postings", broken)
     with pytest.raises(RuntimeError):
         with store.session() as s:
-            service.add_sound_audio(s, store, audio, label="x")
+            services.add_sound_audio(s, store, audio, label="x")
     with store.session() as s:
         assert repository.index_stats(s).sounds == 0

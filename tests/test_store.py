@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from audiofp.errors import ConflictError, IndexMismatchError, NotFoundError, ParameterError
-from audiofp.params import DEFAULT_PARAMS, FingerprintParams
+from audiofp.engine.params import DEFAULT_PARAMS, FingerprintParams
 from audiofp.store import (
     Store,
     add_postings,
@@ -32,7 +32,7 @@ from audiofp.store import (
 )
 from audiofp.store.database import alembic_config, create_store_engine
 from audiofp.store.models import Base
-from audiofp.types import POSTING_DTYPE
+from audiofp.engine.types import POSTING_DTYPE
 
 CORE_TABLES = {"sounds", "fingerprints", "index_meta"}
 

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify
 
-from audiofp.moderation import account_sounds, shared_accounts
+from audiofp.services import account_sounds, shared_accounts
 
 from .. import render
 from ..auth import current_actor, requires

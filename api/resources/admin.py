@@ -1,12 +1,11 @@
 """Admins read the effective configuration and the audit log."""
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
-from audiofp.moderation import audit_log
+from audiofp.services import audit_log
 
 from .. import render
 from ..auth import requires
-from ..config import DEFAULTS
 from ..parsing import query_int
 from ..services import services
 
@@ -17,7 +16,7 @@ bp = Blueprint("admin", __name__, url_prefix="/v1")
 @requires("config")
 def show_config():
     # The database URL may hold a password: report only which backend is used.
-    shown = {k.lower(): current_app.config[k] for k in DEFAULTS if k != "DATABASE_URL"}
+    shown = {k: v for k, v in services().settings.flat().items() if k not in ("database_url", "data_dir")}
     shown["database_backend"] = services().store.dialect
     return jsonify(shown)
 

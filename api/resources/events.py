@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify, request
 
-from audiofp.moderation import events_since
+from audiofp.services import events_since
 
 from .. import render
 from ..auth import requires

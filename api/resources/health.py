@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify
 
-from audiofp.moderation import ping
+from audiofp.services import ping
 
 from ..errors import problem
 from ..services import services

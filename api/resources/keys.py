@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify
 
-from audiofp.moderation import create_key, list_keys, revoke_key
+from audiofp.services import create_key, list_keys, revoke_key
 
 from .. import render
 from ..auth import current_actor, requires

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify
 
-from audiofp.moderation import get_removal, record_removal, reverse_removal
+from audiofp.services import get_removal, record_removal, reverse_removal
 
 from .. import render
 from ..auth import current_actor, requires

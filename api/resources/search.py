@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify
 
-from audiofp.moderation import search_by_clip
+from audiofp.services import search_by_clip
 
 from .. import render
 from ..auth import current_actor, requires

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify, request
 
-from audiofp.moderation import HistoryFilters, sound_details, sound_history
+from audiofp.services import HistoryFilters, sound_details, sound_history
 
 from .. import render
 from ..auth import current_actor, requires

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, Response, jsonify, request
 
-from audiofp.moderation import dry_run_match, submit_upload
+from audiofp.services import dry_run_match, submit_upload
 
 from ..auth import requires
 from ..parsing import form_json_object, form_text, parse_time, uploaded_file

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify
 
-from audiofp.moderation import dispute_use
+from audiofp.services import dispute_use
 
 from .. import render
 from ..auth import current_actor, requires

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from ..errors import IndexMismatchError, ParameterError
-from ..params import DEFAULT_PARAMS, FingerprintParams
+from ..engine.params import DEFAULT_PARAMS, FingerprintParams
 
 #: Seconds a SQLite connection waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0

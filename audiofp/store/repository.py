@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import ConflictError, IndexMismatchError, NotFoundError, ParameterError
-from ..types import POSTING_DTYPE
+from ..engine.types import POSTING_DTYPE
 from .models import FingerprintPostings, IndexMeta, Sound
 
 #: Bytes of one packed posting (``POSTING_DTYPE``).

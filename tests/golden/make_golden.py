@@ -10,9 +10,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audiofp.fingerprint import fingerprint_for_index  # noqa: E402
-from audiofp.params import DEFAULT_PARAMS  # noqa: E402
-from audiofp.types import Audio  # noqa: E402
+from audiofp.engine.fingerprint import fingerprint_for_index  # noqa: E402
+from audiofp.engine.params import DEFAULT_PARAMS  # noqa: E402
+from audiofp.engine.types import Audio  # noqa: E402
 from test_engine import GOLDEN, SR, melody  # noqa: E402
 
 fp = fingerprint_for_index(Audio(melody(), SR), DEFAULT_PARAMS)

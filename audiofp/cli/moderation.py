@@ -18,14 +18,14 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from .errors import AudioFPError
-from .moderation import CLI_ACTOR, ROLES, create_key, label_sounds, link_sounds_to_removal, list_keys, revoke_key
+from ..errors import AudioFPError
+from ..services import CLI_ACTOR, ROLES, create_key, label_sounds, link_sounds_to_removal, list_keys, revoke_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(exc: Exception) -> None:
-    from .cli import _fail as cli_fail  # the CLI's one mapping of errors to exit codes
+    from .app import _fail as cli_fail  # the CLI's one mapping of errors to exit codes
 
     cli_fail(exc)
 
@@ -57,7 +57,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) 
     url = _database_url(ctx)
     try:
         # Migrate once here, so workers do not race to do it at their first request.
-        from .store import Store
+        from ..store import Store
 
         Store.open(url).dispose()
     except (AudioFPError, SQLAlchemyError) as exc:

@@ -16,12 +16,12 @@ from typing import Any, BinaryIO
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from .. import service
+from . import catalogue
 from ..errors import ParameterError
 from ..store import moderation_repository as repo
 from ..store.moderation_repository import RemovalRecord
-from ..types import Audio, Match
-from .settings import ModerationSettings
+from ..engine.types import Audio, Match
+from ..config import Settings
 
 #: Attempts at recording an upload when a concurrent writer wins a race
 #: (the same new sound registered at once, a deadlock on shared index rows).
@@ -71,11 +71,11 @@ def match_evidence(m: Match) -> dict[str, float]:
     }
 
 
-def usable_matches(matches: list[Match], settings: ModerationSettings) -> list[Match]:
+def usable_matches(matches: list[Match], settings: Settings) -> list[Match]:
     """Matches confident enough to count, one per sound (the best scoring)."""
     best: dict[int, Match] = {}
     for m in matches:
-        if m.confidence < settings.min_use_confidence:
+        if m.confidence < settings.moderation.min_use_confidence:
             continue
         if m.sound_id not in best or m.score > best[m.sound_id].score:
             best[m.sound_id] = m
@@ -85,7 +85,7 @@ def usable_matches(matches: list[Match], settings: ModerationSettings) -> list[M
 def build_verdict(
     session: Session,
     matches: list[Match],
-    settings: ModerationSettings,
+    settings: Settings,
     *,
     use_ids: dict[int, int] | None = None,
     upload: dict[str, Any] | None = None,
@@ -117,7 +117,7 @@ def build_verdict(
     return {
         "upload": upload,
         "recorded": upload is not None,
-        "action": settings.action(linked_confidences),
+        "action": settings.moderation.action(linked_confidences),
         "linked_to_removed_content": bool(linked_confidences),
         "sounds": sounds,
         "removals": sorted(removals.values(), key=lambda d: d["id"]),
@@ -125,16 +125,16 @@ def build_verdict(
     }
 
 
-def decode_source(store: Any, source: Source, settings: ModerationSettings) -> Audio:
+def decode_source(store: Any, source: Source, settings: Settings) -> Audio:
     """Decode an upload at the index's analysis rate within the configured limits
     (size, duration, wall-clock time)."""
-    return service.decode(source, settings=settings.engine, sample_rate=store.params.sample_rate)
+    return catalogue.decode(source, limits=settings.limits, sample_rate=store.params.sample_rate)
 
 
-def dry_run_match(store: Any, source: Source, *, settings: ModerationSettings) -> dict[str, Any]:
+def dry_run_match(store: Any, source: Source, *, settings: Settings) -> dict[str, Any]:
     """The verdict an upload would get now, recording nothing."""
     audio = decode_source(store, source, settings)
-    result = service.identify_audio(store, audio)
+    result = catalogue.identify_audio(store, audio, match_settings=settings.matching)
     matches = usable_matches(list(result.matches), settings)
     with store.session(readonly=True) as session:
         return build_verdict(session, matches, settings)
@@ -165,7 +165,7 @@ def submit_upload(
     content_id: str,
     account_id: str,
     uploaded_at: datetime,
-    settings: ModerationSettings,
+    settings: Settings,
     metadata: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
 ) -> Submission:
@@ -182,7 +182,7 @@ def submit_upload(
     started = time.perf_counter()
     audio = decode_source(store, source, settings)
     decoded = time.perf_counter()
-    matches = usable_matches(list(service.identify_audio(store, audio).matches), settings)
+    matches = usable_matches(list(catalogue.identify_audio(store, audio, match_settings=settings.matching).matches), settings)
     matched = time.perf_counter()
     for attempt in range(_RECORD_ATTEMPTS):
         try:
@@ -202,7 +202,7 @@ def submit_upload(
                 return replay
             if attempt == _RECORD_ATTEMPTS - 1:
                 raise
-            matches = usable_matches(list(service.identify_audio(store, audio).matches), settings)
+            matches = usable_matches(list(catalogue.identify_audio(store, audio, match_settings=settings.matching).matches), settings)
     raise AssertionError("unreachable")
 
 
@@ -210,7 +210,7 @@ def _record(
     store: Any,
     audio: Audio,
     matches: list[Match],
-    settings: ModerationSettings,
+    settings: Settings,
     *,
     content_id: str,
     account_id: str,
@@ -228,9 +228,9 @@ def _record(
             # Register the upload's audio as a new sound, unless a concurrent
             # upload of the same recording registered it since we looked.
             repo.lock_sound_registration(session)
-            matches = usable_matches(list(service.identify_audio(store, audio, session=session).matches), settings)
+            matches = usable_matches(list(catalogue.identify_audio(store, audio, session=session, match_settings=settings.matching).matches), settings)
         if not matches:
-            outcome = service.add_sound_audio(session, store, audio, source_name=content_id)
+            outcome = catalogue.add_sound_audio(session, store, audio, source_name=content_id)
             original_sound_id = outcome.sound_id if outcome.created else None
             full = {
                 "query_start": 0.0, "query_end": round(audio.duration, 3),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .errors import ParameterError
+from ..errors import ParameterError
 from .types import Peaks, Spectrogram
 
 #: Peaks quieter than this below the loudest cell of the signal are noise floor.

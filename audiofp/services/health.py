@@ -1,4 +1,4 @@
-"""Readiness of the store behind the service."""
+"""Readiness of the store behind the catalogue."""
 
 from __future__ import annotations
 

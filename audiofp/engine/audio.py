@@ -22,7 +22,7 @@ import av
 import numpy as np
 import soxr
 
-from .errors import AudioTooLongError, BadAudioError, InputTooLargeError, SilentAudioError
+from ..errors import AudioTooLongError, BadAudioError, InputTooLargeError, SilentAudioError
 from .types import Audio
 
 Source = str | os.PathLike[str] | bytes | BinaryIO

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from . import service
-from .config import Settings
-from .errors import AudioFPError
-from .store import Store
+from .. import services
+from ..config import Settings
+from ..errors import AudioFPError
+from ..store import Store
 
 
 def default_samples_dir() -> Path:
@@ -33,7 +33,7 @@ def demo(samples_dir: Path | None, database_url: str) -> None:
     samples_dir = samples_dir or default_samples_dir()
     if not (samples_dir / "queries").is_dir():
         raise click.ClickException(f"no samples folder with queries/ at {samples_dir}")
-    settings = Settings.from_env()
+    settings = Settings.load()
     if database_url:
         url = database_url
     else:
@@ -54,11 +54,11 @@ def _run(url: str, samples_dir: Path, settings: Settings) -> None:
     try:
         click.echo(f"demo store: {url}")
         for path in sorted(samples_dir.glob("*.ogg")):
-            out = service.ingest(store, path, label=path.stem, settings=settings)
+            out = services.ingest(store, path, label=path.stem, settings=settings)
             state = "added" if out.created else "already known"
             click.echo(f"  ingest {path.name:24s} -> sound {out.sound_id} ({state}, {out.duration:.1f} s, {out.fingerprints} fingerprints)")
         for query in sorted((samples_dir / "queries").iterdir()):
-            result = service.identify(store, query, settings=settings)
+            result = services.identify(store, query, settings=settings)
             click.echo(f"match {query.name} ({result.duration:.1f} s, {result.seconds * 1000:.0f} ms):")
             if not result.matches:
                 click.echo("  no match")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .hashes import QueryHashes, index_hashes, query_hashes
-from .landmarks import form_triplets
+from .triplets import form_triplets
 from .params import FingerprintParams
 from .peaks import find_peaks
 from .spectrogram import spectrogram

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
-from .errors import ParameterError
+from ..errors import ParameterError
 from .params import FingerprintParams
 from .types import Audio, Spectrogram
 

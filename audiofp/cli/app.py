@@ -23,14 +23,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
-from . import service
-from .config import Settings
+from .. import services
+from ..config import Settings
 from .demo import demo
-from .moderation_cli import apply_seed, seed_options
-from .moderation_cli import register as register_moderation
-from .errors import AudioFPError, BadAudioError, IndexMismatchError, NotFoundError
-from .store import Store, current_revision, repository, upgrade
-from .types import Match
+from .moderation import apply_seed, seed_options
+from .moderation import register as register_moderation
+from ..errors import AudioFPError, BadAudioError, IndexMismatchError, NotFoundError
+from ..store import Store, current_revision, repository, upgrade
+from ..engine.types import Match
 
 EXIT_PARTIAL, EXIT_BAD_INPUT, EXIT_STORE = 1, 3, 4
 
@@ -79,7 +79,7 @@ pass_context = click.make_pass_decorator(Context)
 @click.pass_context
 def main(ctx: click.Context, database_url: str) -> None:
     """audiofp: find where known sounds are reused, even sped up, pitch-shifted or talked over."""
-    settings = Settings.from_env(**({"database_url": database_url} if database_url else {}))
+    settings = Settings.load({"database_url": database_url} if database_url else None)
     ctx.obj = Context(settings)
     ctx.call_on_close(ctx.obj.close)
 
@@ -127,7 +127,7 @@ def ingest(
     for path in bar:
         bar.set_postfix_str(path.name[-30:])
         try:
-            out = service.ingest(store, path, label=label, settings=ctx.settings)
+            out = services.ingest(store, path, label=label, settings=ctx.settings)
         except (AudioFPError, SQLAlchemyError) as exc:
             failed += 1
             tqdm.write(f"audiofp: {path}: {exc}", file=sys.stderr)
@@ -188,7 +188,7 @@ def match(ctx: Context, files: tuple[str, ...], as_json: bool) -> None:
     failed = 0
     for raw in files:
         try:
-            result = service.identify(store, raw, settings=ctx.settings)
+            result = services.identify(store, raw, settings=ctx.settings)
         except (AudioFPError, SQLAlchemyError) as exc:
             if len(files) == 1:
                 _fail(exc)
@@ -282,6 +282,6 @@ def db_stats(ctx: Context) -> None:
 
 
 # Commands owned by other modules: the demo; the API server, keys and removal
-# links of the moderation service.
+# links of the moderation services.
 main.add_command(demo)
 register_moderation(main)

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .. import service
+from . import catalogue
 from ..errors import NotFoundError, ParameterError
 from ..store import moderation_repository as repo
 from ..store.moderation_repository import HistoryRow, RemovalRecord, UseStats
 from .cursors import decode_cursor, encode_cursor
 from .keys import Actor, audit
-from .settings import ModerationSettings
+from ..config import Settings
 from .uploads import Source, decode_source, match_evidence, usable_matches
 
 HISTORY_CURSOR = "history"
@@ -190,12 +190,12 @@ def shared_accounts(store: Any, account_id: str, *, actor: Actor) -> list[Shared
 
 
 def search_by_clip(
-    store: Any, source: Source, *, settings: ModerationSettings, actor: Actor, history_limit: int = 20,
+    store: Any, source: Source, *, settings: Settings, actor: Actor, history_limit: int = 20,
 ) -> list[ClipMatch]:
     """Sounds a clip matches, each with its details and the first page of its history."""
     _check_limit(history_limit)
     audio = decode_source(store, source, settings)
-    matches = usable_matches(list(service.identify_audio(store, audio).matches), settings)
+    matches = usable_matches(list(catalogue.identify_audio(store, audio, match_settings=settings.matching).matches), settings)
     out = []
     with store.session() as session:
         for m in matches:

@@ -1,8 +1,7 @@
-"""Use cases of the fingerprint index: add a sound, identify a clip.
+"""The catalogue of known sounds: decode within limits, add a sound, identify a clip.
 
-This is the one layer that composes the engine (pure functions over arrays)
-with the store (SQL). The CLI, the API and the moderation domain call these
-functions and nothing below them.
+These use cases compose the engine (pure functions over arrays) with the store
+(SQL); the moderation use cases (uploads, history) build on them.
 """
 
 from __future__ import annotations
@@ -14,12 +13,12 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from . import audio as audio_io
-from .config import Settings
-from .fingerprint import QueryFingerprint, fingerprint_for_index, fingerprint_for_query
-from .matching import MatchSettings, find_matches, join_hits
-from .store import Store, repository
-from .types import Audio, Match
+from ..config import Limits, Settings
+from ..engine import audio as audio_io
+from ..engine.fingerprint import QueryFingerprint, fingerprint_for_index, fingerprint_for_query
+from ..engine.matching import MatchSettings, find_matches, join_hits
+from ..engine.types import Audio, Match
+from ..store import Store, repository
 
 Source = str | Path | bytes | BinaryIO
 
@@ -51,14 +50,14 @@ class QueryResult:
     labels: dict[int, str | None] = field(default_factory=dict)
 
 
-def decode(source: Source, *, settings: Settings, sample_rate: int) -> Audio:
+def decode(source: Source, *, limits: Limits, sample_rate: int) -> Audio:
     """Decode ``source`` to analysis-rate mono audio within the configured limits."""
     return audio_io.decode(
         source,
         sample_rate=sample_rate,
-        max_bytes=settings.max_input_bytes,
-        max_seconds=settings.max_duration_seconds,
-        timeout_seconds=settings.decode_timeout_seconds,
+        max_bytes=limits.max_upload_bytes,
+        max_seconds=limits.max_audio_seconds,
+        timeout_seconds=limits.decode_timeout_seconds,
     )
 
 
@@ -94,10 +93,9 @@ def add_sound_audio(
     return IngestOutcome(record.id, True, audio.duration, len(fp), label)
 
 
-def ingest(store: Store, source: Source, *, label: str | None = None, settings: Settings | None = None) -> IngestOutcome:
+def ingest(store: Store, source: Source, *, settings: Settings, label: str | None = None) -> IngestOutcome:
     """Decode ``source`` and add it as a sound, in one transaction."""
-    settings = settings or Settings.from_env()
-    audio = decode(source, settings=settings, sample_rate=store.params.sample_rate)
+    audio = decode(source, limits=settings.limits, sample_rate=store.params.sample_rate)
     name = Path(source).name if isinstance(source, (str, Path)) else None
     with store.session() as session:
         return add_sound_audio(session, store, audio, label=label, source_name=name)
@@ -155,12 +153,11 @@ def _match_in(
     return matches, len(hits), labels
 
 
-def identify(store: Store, source: Source, *, settings: Settings | None = None, match_settings: MatchSettings | None = None) -> QueryResult:
+def identify(store: Store, source: Source, *, settings: Settings) -> QueryResult:
     """Decode ``source`` and find the known sounds it reuses; ``seconds`` includes decoding."""
     started = time.perf_counter()
-    settings = settings or Settings.from_env()
-    audio = decode(source, settings=settings, sample_rate=store.params.sample_rate)
-    result = identify_audio(store, audio, match_settings=match_settings)
+    audio = decode(source, limits=settings.limits, sample_rate=store.params.sample_rate)
+    result = identify_audio(store, audio, match_settings=settings.matching)
     return QueryResult(
         matches=result.matches,
         duration=result.duration,

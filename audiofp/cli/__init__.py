@@ -1,0 +1,5 @@
+"""The ``audiofp`` command."""
+
+from .app import main
+
+__all__ = ["main"]
