@@ -15,7 +15,7 @@ from audiofp.services import (
     SharedAccount,
     SoundDetails,
 )
-from audiofp.services.uploads import removal_doc
+from audiofp.services.uploads import match_evidence, removal_doc
 from audiofp.store.moderation_repository import ApiKeyRecord, AuditRecord, RemovalRecord, UseRecord
 
 
@@ -49,15 +49,7 @@ def use(u: UseRecord) -> dict[str, Any]:
         "upload_id": u.upload_id,
         "sound_id": u.sound_id,
         "kind": u.kind,
-        "query_start": u.query_start,
-        "query_end": u.query_end,
-        "sound_start": u.sound_start,
-        "sound_end": u.sound_end,
-        "speed": u.speed,
-        "pitch_semitones": u.pitch_semitones,
-        "landmarks": u.landmarks,
-        "score": u.score,
-        "confidence": u.confidence,
+        **match_evidence(u.evidence),
         "disputed": u.disputed,
         "disputed_at": ts(u.disputed_at),
         "dispute_reason": u.dispute_reason,

@@ -45,6 +45,7 @@ import soundfile as sf
 import soxr
 
 from audiofp import services
+from audiofp.config import Settings
 from audiofp.services import create_key
 from audiofp.store import Store
 
@@ -103,7 +104,7 @@ def prepare(store: Store, hours: float, corpus: Path | None, log: Callable[[str]
         refs += sorted((corpus / "references").glob("*.flac"))
     real_seconds = 0.0
     for path in refs:
-        real_seconds += services.ingest(store, path).duration
+        real_seconds += services.ingest(store, path, settings=Settings()).duration
     log(f"ingested {len(refs)} references, {real_seconds / 3600:.2f} h")
     filler_hours = max(0.0, hours - real_seconds / 3600)
     figures: dict[str, Any] = {"references": len(refs), "real_hours": real_seconds / 3600,

@@ -3,7 +3,7 @@
 For each calibration negative the runner keeps its best candidate under an
 open acceptance rule, and for each query the best candidate of its true
 reference. This module puts the two distributions side by side, per evidence
-figure (agreeing landmarks, score, estimated false-match probability), and
+figure (agreeing anchors, score, estimated false-match probability), and
 finds the loosest threshold on each figure that still rejects every
 calibration negative, with the query recall it would keep. Thresholds are
 then checked on the held-out half by a normal run, never tuned on it.
@@ -24,7 +24,7 @@ import numpy as np
 from .report import md_table
 
 #: Evidence figures, and whether a larger value means "more surely a match".
-FIGURES = {"landmarks": True, "score": True, "false_match_probability": False}
+FIGURES = {"anchors": True, "score": True, "false_match_probability": False}
 
 
 def load(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -69,11 +69,11 @@ def thresholds(negatives: list[dict[str, Any]], queries: list[dict[str, Any]]) -
 
 
 def per_transform(queries: list[dict[str, Any]]) -> list[list[str]]:
-    """Median and 10th percentile of the true candidate's landmarks, per transform and length."""
+    """Median and 10th percentile of the true candidate's anchors, per transform and length."""
     groups: dict[tuple[str, float], list[float]] = defaultdict(list)
     for row in queries:
         best = row["best_candidate"]
-        groups[(row["transform"], row["length"])].append(best["landmarks"] if best else 0.0)
+        groups[(row["transform"], row["length"])].append(best["anchors"] if best else 0.0)
     return [
         [t, f"{length:g}", f"{np.median(v):.0f}", f"{np.percentile(v, 10):.0f}"]
         for (t, length), v in sorted(groups.items())
@@ -93,7 +93,7 @@ def render(path: Path) -> str:
         *md_table(["figure", "negatives with a candidate", "strongest negative", "p99 of negatives",
                  "threshold rejecting all", "recall kept"], thresholds(negatives, queries)),
         "",
-        "True reference's agreeing landmarks per query cell:",
+        "True reference's agreeing anchors per query cell:",
         "",
         *md_table(["transform", "len s", "median", "p10"], per_transform(queries)),
     ]

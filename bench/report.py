@@ -127,13 +127,13 @@ def false_positive_pairs(results: dict[str, Any], limit: int = 15) -> list[str]:
                 ref = refs.get(run["sound_to_ref"].get(str(top["sound_id"]), ""), {})
                 made_of = Path(ref["sources"][0]).name if ref.get("sources") else "?"
                 key = (f"{row['kind']}: {Path(row['source']).name}", f"{ref.get('id', '?')} ({made_of})")
-                pairs.setdefault(key, []).append(int(top["landmarks"]))
+                pairs.setdefault(key, []).append(int(top["anchors"]))
         if not pairs:
             continue
         ranked = sorted(pairs.items(), key=lambda kv: -len(kv[1]))[:limit]
         rows = [[src, ref, str(len(v)), str(max(v))] for (src, ref), v in ranked]
         lines += ["", f"## False positives by source ({name}, top {len(rows)} pairs of {len(pairs)})", "",
-                  *md_table(["negative source", "matched reference (made of)", "clips", "max landmarks"], rows)]
+                  *md_table(["negative source", "matched reference (made of)", "clips", "max anchors"], rows)]
     return lines
 
 

@@ -34,6 +34,7 @@ from typing import Any, Callable  # noqa: E402
 
 from audiofp import services  # noqa: E402
 from audiofp.errors import AudioFPError  # noqa: E402
+from audiofp.config import Settings  # noqa: E402
 from audiofp.engine.matching import MatchSettings  # noqa: E402
 from audiofp.engine.params import DEFAULT_PARAMS  # noqa: E402
 from audiofp.store import Store  # noqa: E402
@@ -48,9 +49,12 @@ from .stores import DEFAULT_PG, disk_usage, fresh_store  # noqa: E402
 FULL_CORPUS = Path("bench/corpus/full")
 
 #: The default search range with the acceptance rule opened up, so that the
-#: best candidate of every clip comes back with its raw evidence (landmarks,
+#: best candidate of every clip comes back with its raw evidence (anchors,
 #: score, estimated false-match probability) for setting a threshold.
-PERMISSIVE = MatchSettings(min_landmarks=3, max_false_match_probability=1.0)
+PERMISSIVE = Settings(matching=MatchSettings(min_anchors=3, max_false_match_probability=1.0))
+
+#: The shipped settings: what a deployment runs with its defaults.
+SHIPPED = Settings()
 QUICK_CORPUS = Path("bench/corpus/quick")
 
 
@@ -61,9 +65,8 @@ def peak_rss_mb() -> float:
 
 def match_dict(match: Any) -> dict[str, Any]:
     """A ``Match`` as plain JSON-able values, with its confidence."""
-    out = {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(match).items()}
-    out["confidence"] = float(match.confidence)
-    return out
+    evidence = {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(match.evidence).items()}
+    return {"sound_id": match.sound_id, **evidence, "false_match_probability": float(match.false_match_probability)}
 
 
 def ingest_all(store: Store, corpus: Path, refs: list[Reference], log: Callable[[str], None]) -> tuple[dict[int, str], dict[str, Any]]:
@@ -75,7 +78,7 @@ def ingest_all(store: Store, corpus: Path, refs: list[Reference], log: Callable[
     for i, ref in enumerate(refs):
         c0, t0 = time.process_time(), time.perf_counter()
         try:
-            outcome = services.ingest(store, str(corpus / ref.path), label=ref.id)
+            outcome = services.ingest(store, str(corpus / ref.path), label=ref.id, settings=SHIPPED)
         except AudioFPError as exc:
             failures.append(f"{ref.id}: {type(exc).__name__}: {exc}")
             continue
@@ -100,11 +103,11 @@ def ingest_all(store: Store, corpus: Path, refs: list[Reference], log: Callable[
     return sound_to_ref, figures
 
 
-def identify_timed(store: Store, path: Path, match_settings: MatchSettings | None = None) -> tuple[list[dict[str, Any]], float, str | None]:
+def identify_timed(store: Store, path: Path, settings: Settings = SHIPPED) -> tuple[list[dict[str, Any]], float, str | None]:
     """Matches (as dicts), wall seconds, and the error type if the service refused the input."""
     t0 = time.perf_counter()
     try:
-        result = services.identify(store, str(path), match_settings=match_settings)
+        result = services.identify(store, str(path), settings=settings)
     except AudioFPError as exc:
         return [], time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"
     return [match_dict(m) for m in result.matches], time.perf_counter() - t0, None
@@ -117,7 +120,7 @@ def best_candidate(store: Store, path: Path, sound_to_ref: dict[int, str] | None
         return None
     if sound_to_ref is not None:
         matches = [m for m in matches if sound_to_ref.get(m["sound_id"]) == ref_id]
-    return max(matches, key=lambda m: m["landmarks"], default=None)
+    return max(matches, key=lambda m: m["anchors"], default=None)
 
 
 def run_store(kind: str, corpus: Path, refs: list[Reference], queries: list[Query], negatives: list[Negative],

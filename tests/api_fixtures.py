@@ -22,6 +22,7 @@ from referencing.jsonschema import DRAFT202012
 
 from api import create_app
 from api.resources.spec import SPEC_PATH
+from audiofp.engine.types import Evidence
 from audiofp.services import create_key
 from audiofp.store import Store
 from audiofp.store import moderation_repository as repo
@@ -140,13 +141,13 @@ def seed_sound(store: Store, name: str) -> int:
 def seed_upload(store: Store, content_id: str, account_id: str, uses: dict[int, str], *, minutes: int = 0,
                 confidence: float = 0.9999) -> int:
     """An upload with uses of ``{sound_id: kind}``, as submit_upload would record them."""
-    evidence = dict(query_start=0.0, query_end=10.0, sound_start=5.0, sound_end=17.5, speed=1.25,
-                    pitch_semitones=3.86, landmarks=120, score=12.0, confidence=confidence)
+    evidence = Evidence(query_start=0.0, query_end=10.0, sound_start=5.0, sound_end=17.5, speed=1.25,
+                        pitch_semitones=3.86, anchors=120, score=12.0, confidence=confidence)
     with store.session() as session:
         upload_id = repo.insert_upload(session, content_id=content_id, account_id=account_id,
                                        uploaded_at=T0 + timedelta(minutes=minutes), metadata=None,
                                        duration_seconds=10.0, idempotency_key=None)
         for sound_id, kind in uses.items():
-            repo.insert_use(session, upload_id=upload_id, sound_id=sound_id, kind=kind, **evidence)
+            repo.insert_use(session, upload_id=upload_id, sound_id=sound_id, kind=kind, evidence=evidence)
         repo.set_upload_verdict(session, upload_id, "{}", None)
     return upload_id

@@ -130,17 +130,17 @@ def test_manifest_round_trip(tmp_path) -> None:
 def test_calibration_threshold_rejects_every_negative_and_reports_recall_kept() -> None:
     from bench.calibration import thresholds
 
-    def clip(landmarks: float | None) -> dict:
-        if landmarks is None:
+    def clip(anchors: float | None) -> dict:
+        if anchors is None:
             return {"best_candidate": None}
-        return {"best_candidate": {"landmarks": landmarks, "score": landmarks, "false_match_probability": 10.0 ** -landmarks}}
+        return {"best_candidate": {"anchors": anchors, "score": anchors, "false_match_probability": 10.0 ** -anchors}}
 
     negatives = [clip(None), clip(3), clip(4)]
     queries = [clip(5), clip(10), clip(4), clip(None)]
     rows = {row[0]: row for row in thresholds(negatives, queries)}
-    assert rows["landmarks"][1] == "2/3"
-    assert rows["landmarks"][4] == "> 4"
-    assert rows["landmarks"][5] == "50.0%"  # 5 and 10 pass; 4 and no candidate do not
+    assert rows["anchors"][1] == "2/3"
+    assert rows["anchors"][4] == "> 4"
+    assert rows["anchors"][5] == "50.0%"  # 5 and 10 pass; 4 and no candidate do not
     assert rows["false_match_probability"][4] == "< 0.0001"
     assert rows["false_match_probability"][5] == "50.0%"
 

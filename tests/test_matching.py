@@ -35,17 +35,17 @@ def test_match_split_across_vote_cells_is_still_found():
     matches = find_matches(hits, DEFAULT_PARAMS, MatchSettings(), query_frames=QUERY_FRAMES)
     assert len(matches) == 1
     m = matches[0]
-    assert m.sound_id == 7 and m.landmarks == 9
-    assert abs(m.speed - 1.0) < 0.01
+    assert m.sound_id == 7 and m.evidence.anchors == 9
+    assert abs(m.evidence.speed - 1.0) < 0.01
     frame = DEFAULT_PARAMS.frame_seconds
-    assert abs(m.sound_start - (500.0 + 20.0) * frame) < 0.05
+    assert abs(m.evidence.sound_start - (500.0 + 20.0) * frame) < 0.05
 
 
 def test_speed_and_pitch_are_recovered_from_the_alignment():
     hits = line_hits(12, 3, speed=1.25, offset=-40.0, shift=11.6)
     m = find_matches(hits, DEFAULT_PARAMS, MatchSettings(), query_frames=QUERY_FRAMES)[0]
-    assert abs(m.speed - 1.25) < 0.01
-    assert abs(m.pitch_semitones - 11.6 / 3) < 0.15
+    assert abs(m.evidence.speed - 1.25) < 0.01
+    assert abs(m.evidence.pitch_semitones - 11.6 / 3) < 0.15
 
 
 def test_too_few_agreeing_anchors_is_no_match():

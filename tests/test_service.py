@@ -48,9 +48,9 @@ def test_excerpt_matches_its_sound_at_its_offset(store, indexed, tmp_path):
     assert best.sound_id == indexed["speech_en.ogg"]
     assert result.labels[best.sound_id] == "speech_en"
     # Where the matched stretch starts in the clip, plus 7 s, is where it starts in the sound.
-    assert best.sound_start == pytest.approx(7.0 + best.query_start, abs=0.1)
-    assert best.speed == pytest.approx(1.0, abs=0.02)
-    assert abs(best.pitch_semitones) < 0.3
+    assert best.evidence.sound_start == pytest.approx(7.0 + best.evidence.query_start, abs=0.1)
+    assert best.evidence.speed == pytest.approx(1.0, abs=0.02)
+    assert abs(best.evidence.pitch_semitones) < 0.3
     assert best.confidence > 0.999
 
 
@@ -60,9 +60,9 @@ def test_sped_up_reuse_is_found_with_its_speed_and_pitch(store, indexed, tmp_pat
     result = services.identify(store, write(tmp_path / "fast.wav", sped), settings=SETTINGS)
     best = result.matches[0]
     assert best.sound_id in (indexed["chant.ogg"], indexed["speech_over_chant.ogg"])
-    assert best.speed == pytest.approx(1.2, abs=0.03)
-    assert best.pitch_semitones == pytest.approx(12 * np.log2(1.2), abs=0.5)
-    assert best.sound_start == pytest.approx(10.0 + 1.2 * best.query_start, abs=0.3)
+    assert best.evidence.speed == pytest.approx(1.2, abs=0.03)
+    assert best.evidence.pitch_semitones == pytest.approx(12 * np.log2(1.2), abs=0.5)
+    assert best.evidence.sound_start == pytest.approx(10.0 + 1.2 * best.evidence.query_start, abs=0.3)
 
 
 def test_clip_holding_two_sounds_in_sequence_reports_both_in_order(store, indexed, tmp_path):
@@ -71,8 +71,8 @@ def test_clip_holding_two_sounds_in_sequence_reports_both_in_order(store, indexe
     result = services.identify(store, write(tmp_path / "both.wav", np.concatenate([en, ar])), settings=SETTINGS)
     by_sound = {m.sound_id: m for m in result.matches}
     first, second = by_sound[indexed["speech_en.ogg"]], by_sound[indexed["speech_ar.ogg"]]
-    assert first.query_end <= 6.5 and second.query_start >= 5.5
-    assert second.sound_start == pytest.approx(3.0 + second.query_start - 6.0, abs=0.3)
+    assert first.evidence.query_end <= 6.5 and second.evidence.query_start >= 5.5
+    assert second.evidence.sound_start == pytest.approx(3.0 + second.evidence.query_start - 6.0, abs=0.3)
 
 
 def test_unrelated_speech_does_not_match(store, indexed):
@@ -85,7 +85,7 @@ def test_altered_demo_clip_matches_the_reused_sound(store, indexed):
     assert result.matches, "sped-up, talked-over, AAC re-encoded reuse must be found"
     best = result.matches[0]
     assert best.sound_id in (indexed["speech_over_chant.ogg"], indexed["chant.ogg"])
-    assert best.speed == pytest.approx(1.15, abs=0.03)
+    assert best.evidence.speed == pytest.approx(1.15, abs=0.03)
 
 
 @given(seed=st.integers(0, 2**31 - 1), seconds=st.floats(3.0, 10.0))

@@ -31,6 +31,7 @@ from .moderation import register as register_moderation
 from ..errors import AudioFPError, BadAudioError, IndexMismatchError, NotFoundError
 from ..store import Store, current_revision, repository, upgrade
 from ..engine.types import Match
+from ..services.uploads import match_evidence
 
 EXIT_PARTIAL, EXIT_BAD_INPUT, EXIT_STORE = 1, 3, 4
 
@@ -167,10 +168,11 @@ def ingest(
 
 def _match_line(m: Match, label: str | None) -> str:
     name = f"sound {m.sound_id}" + (f" ({label})" if label else "")
+    e = m.evidence
     return (
-        f"  {name}: clip {m.query_start:.2f}-{m.query_end:.2f} s = sound {m.sound_start:.2f}-{m.sound_end:.2f} s, "
-        f"speed x{m.speed:.3f}, pitch {m.pitch_semitones:+.2f} st, {m.landmarks} landmarks, "
-        f"score {m.score:.1f}, confidence {m.confidence:.6f}"
+        f"  {name}: clip {e.query_start:.2f}-{e.query_end:.2f} s = sound {e.sound_start:.2f}-{e.sound_end:.2f} s, "
+        f"speed x{e.speed:.3f}, pitch {e.pitch_semitones:+.2f} st, {e.anchors} landmarks, "
+        f"score {e.score:.1f}, confidence {e.confidence:.6f}"
     )
 
 
@@ -204,7 +206,8 @@ def match(ctx: Context, files: tuple[str, ...], as_json: bool) -> None:
                 "duration": round(result.duration, 3),
                 "seconds": round(result.seconds, 4),
                 "matches": [
-                    {**asdict(m), "confidence": m.confidence, "label": result.labels.get(m.sound_id)}
+                    {"sound_id": m.sound_id, **match_evidence(m.evidence),
+                     "false_match_probability": m.false_match_probability, "label": result.labels.get(m.sound_id)}
                     for m in result.matches
                 ],
             }))

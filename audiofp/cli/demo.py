@@ -64,9 +64,9 @@ def _run(url: str, samples_dir: Path, settings: Settings) -> None:
                 click.echo("  no match")
             for m in result.matches:
                 click.echo(
-                    f"  sound {m.sound_id} ({result.labels.get(m.sound_id)}): clip {m.query_start:.1f}-{m.query_end:.1f} s "
-                    f"= sound {m.sound_start:.1f}-{m.sound_end:.1f} s, speed x{m.speed:.2f}, "
-                    f"pitch {m.pitch_semitones:+.1f} st, {m.landmarks} landmarks, confidence {m.confidence:.6f}"
+                    f"  sound {m.sound_id} ({result.labels.get(m.sound_id)}): clip {m.evidence.query_start:.1f}-{m.evidence.query_end:.1f} s "
+                    f"= sound {m.evidence.sound_start:.1f}-{m.evidence.sound_end:.1f} s, speed x{m.evidence.speed:.2f}, "
+                    f"pitch {m.evidence.pitch_semitones:+.1f} st, {m.evidence.anchors} landmarks, confidence {m.confidence:.6f}"
                 )
     finally:
         store.dispose()

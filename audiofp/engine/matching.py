@@ -21,7 +21,7 @@ from scipy import special
 
 from .hashes import QueryHashes
 from .params import FingerprintParams
-from .types import Match, Triplets
+from .types import Evidence, Match, Triplets
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class MatchSettings:
         Frames an agreeing hit may sit off the fitted alignment line.
     shift_tolerance : float
         Bins an agreeing hit's pitch shift may differ from the fitted one.
-    min_landmarks : int
+    min_anchors : int
         Fewest agreeing triplets a match needs.
     max_false_match_probability : float
         Largest estimated false-match probability accepted.
@@ -46,7 +46,7 @@ class MatchSettings:
         Vote cells refined per query, strongest first.
     min_cell_votes : int
         Fewest hits a vote cell needs to be refined. Kept well below
-        ``min_landmarks``: a true match spreads its hits over neighbouring
+        ``min_anchors``: a true match spreads its hits over neighbouring
         cells, and only the refit gathers them.
     """
 
@@ -61,7 +61,7 @@ class MatchSettings:
     # aside). The strongest of them reaches 1.9e-6 with 5 anchors; the model
     # is still overconfident that far in the tail, so the cut sits two orders
     # lower. The held-out half is only for reporting. See bench/README.md.
-    min_landmarks: int = 5
+    min_anchors: int = 5
     max_false_match_probability: float = 1e-8
     max_candidates: int = 40
     min_cell_votes: int = 3
@@ -189,10 +189,10 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
         if any(c.sound == group.sound and c.explains(group, members) for c in found):
             continue  # a neighbouring cell of a cluster already fitted
         cand = _refine(group, members, settings)
-        if cand is None or cand.landmarks < settings.min_landmarks:
+        if cand is None or cand.anchors < settings.min_anchors:
             continue
         cand.false_match_probability = _false_match_probability(
-            cand.landmarks,
+            cand.anchors,
             global_expected=_global_expected(len(group.hits), group.align_range, settings),
             local_expected=_local_expected(group.hits, cand, settings),
             n_tests=n_cells,
@@ -241,7 +241,7 @@ class _Candidate:
     speed: float
     offset: float
     shift: float
-    landmarks: int
+    anchors: int
     q_lo: float
     q_hi: float
     false_match_probability: float = 1.0
@@ -254,18 +254,18 @@ class _Candidate:
     def to_match(self, frame: float, query_frames: float) -> Match:
         q_lo, q_hi = self.q_lo, min(self.q_hi, query_frames)
         duration = max(q_hi - q_lo, 1.0) * frame
-        return Match(
-            sound_id=self.sound,
+        evidence = Evidence(
             query_start=round(q_lo * frame, 3),
             query_end=round(q_hi * frame, 3),
             sound_start=round(max(0.0, self.speed * q_lo + self.offset) * frame, 3),
             sound_end=round(max(0.0, self.speed * q_hi + self.offset) * frame, 3),
             speed=round(self.speed, 4),
             pitch_semitones=round(self.shift * 12.0 / 36.0, 2),
-            landmarks=self.landmarks,
-            score=round(self.landmarks / duration, 2),
-            false_match_probability=float(self.false_match_probability),
+            anchors=self.anchors,
+            score=round(self.anchors / duration, 2),
+            confidence=1.0 - float(self.false_match_probability),
         )
+        return Match(sound_id=self.sound, evidence=evidence, false_match_probability=float(self.false_match_probability))
 
 
 def _refine(group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> _Candidate | None:
@@ -301,10 +301,10 @@ def _refine(group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> 
     # anchor share its peak, so they agree or disagree together and are not
     # independent votes (counting them separately made unrelated audio look
     # significant).
-    landmarks = min(np.unique(sub.t_query[inliers]).size, np.unique(sub.t_sound[inliers]).size)
+    anchors = min(np.unique(sub.t_query[inliers]).size, np.unique(sub.t_sound[inliers]).size)
     tq = sub.t_query[inliers]
     return _Candidate(
-        sound=group.sound, speed=speed, offset=offset, shift=shift, landmarks=int(landmarks),
+        sound=group.sound, speed=speed, offset=offset, shift=shift, anchors=int(anchors),
         q_lo=float(tq.min()), q_hi=float(tq.max()),
     )
 
@@ -342,8 +342,8 @@ def _local_expected(hits: Hits, cand: "_Candidate", settings: MatchSettings) -> 
     return background * (2.0 * settings.time_tolerance) / (2.0 * _BACKGROUND_BAND - 2.0 * settings.time_tolerance)
 
 
-def _false_match_probability(landmarks: int, *, global_expected: float, local_expected: float, n_tests: int) -> float:
-    """Chance that unrelated audio lines up ``landmarks`` anchors this well.
+def _false_match_probability(anchors: int, *, global_expected: float, local_expected: float, n_tests: int) -> float:
+    """Chance that unrelated audio lines up ``anchors`` anchors this well.
 
     The count of agreeing anchors under the null hypothesis is taken as
     Poisson with the larger of the global and the local background
@@ -351,7 +351,7 @@ def _false_match_probability(landmarks: int, *, global_expected: float, local_ex
     cells examined (a Bonferroni bound), so the figure stands for the query.
     """
     expected = max(global_expected, local_expected, 1e-9)
-    tail = float(special.pdtrc(landmarks - 1, expected))  # P(X >= landmarks)
+    tail = float(special.pdtrc(anchors - 1, expected))  # P(X >= anchors)
     return float(min(1.0, tail * max(n_tests, 1)))
 
 
@@ -364,7 +364,7 @@ def _suppress_duplicates(cands: list[_Candidate]) -> list[_Candidate]:
     (a clip reusing two sounds in sequence, or one sound twice) are all kept.
     """
     kept: list[_Candidate] = []
-    for c in sorted(cands, key=lambda c: (-c.landmarks, c.false_match_probability)):
+    for c in sorted(cands, key=lambda c: (-c.anchors, c.false_match_probability)):
         if any(k.sound == c.sound and _overlap(k, c) > 0.5 for k in kept):
             continue
         kept.append(c)

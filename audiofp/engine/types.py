@@ -139,31 +139,42 @@ class Fingerprint:
 
 
 @dataclass(frozen=True)
-class Match:
-    """One known sound found in a query, with the evidence for it.
+class Evidence:
+    """Where and how a clip reuses a sound: what a match reports and a stored use keeps.
 
-    Times are seconds. ``speed`` is the time-scale factor of the query relative
-    to the sound (1.25 = the query plays 25% faster); ``pitch_semitones`` is the
-    frequency shift of the query relative to the sound. A plain speed-up shows
+    Times are seconds. ``speed`` is the time-scale factor of the clip relative
+    to the sound (1.25 = the clip plays 25% faster); ``pitch_semitones`` is the
+    frequency shift of the clip relative to the sound. A plain speed-up shows
     both (speed 1.25, pitch +3.9 st); a time-stretch only speed; a pitch shift
     only pitch.
     """
 
-    sound_id: int
     query_start: float
+    """Start of the reusing stretch in the clip, s."""
     query_end: float
     sound_start: float
+    """Start of the reused stretch in the sound, s."""
     sound_end: float
     speed: float
     pitch_semitones: float
-    landmarks: int
-    """Number of query triplets that agree with the fitted alignment."""
+    anchors: int
+    """Distinct anchor peaks that agree with the fitted alignment."""
     score: float
-    """Agreeing triplets per second of matched query (length-normalised)."""
+    """Agreeing anchors per second of matched clip (length-normalised)."""
+    confidence: float
+    """1 - the estimated probability that unrelated audio scores this high, in [0, 1]."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """One known sound found in a query, with the evidence for it."""
+
+    sound_id: int
+    evidence: Evidence
     false_match_probability: float
     """Estimated probability that unrelated audio scores this high."""
 
     @property
     def confidence(self) -> float:
         """1 - estimated false-match probability, in [0, 1]."""
-        return 1.0 - self.false_match_probability
+        return self.evidence.confidence

@@ -200,7 +200,7 @@ def search_by_clip(
     with store.session() as session:
         for m in matches:
             out.append(ClipMatch(
-                evidence={"sound_id": m.sound_id, **match_evidence(m)},
+                evidence={"sound_id": m.sound_id, **match_evidence(m.evidence)},
                 sound=_details(session, m.sound_id),
                 history=_history(session, m.sound_id, 0, history_limit, HistoryFilters()),
             ))

@@ -20,7 +20,7 @@ from . import catalogue
 from ..errors import ParameterError
 from ..store import moderation_repository as repo
 from ..store.moderation_repository import RemovalRecord
-from ..engine.types import Audio, Match
+from ..engine.types import Audio, Evidence, Match
 from ..config import Settings
 
 #: Attempts at recording an upload when a concurrent writer wins a race
@@ -57,17 +57,17 @@ def removal_doc(r: RemovalRecord) -> dict[str, Any]:
     }
 
 
-def match_evidence(m: Match) -> dict[str, float]:
+def match_evidence(e: Evidence) -> dict[str, float]:
     return {
-        "query_start": round(float(m.query_start), 3),
-        "query_end": round(float(m.query_end), 3),
-        "sound_start": round(float(m.sound_start), 3),
-        "sound_end": round(float(m.sound_end), 3),
-        "speed": round(float(m.speed), 4),
-        "pitch_semitones": round(float(m.pitch_semitones), 3),
-        "landmarks": int(m.landmarks),
-        "score": round(float(m.score), 4),
-        "confidence": float(m.confidence),
+        "query_start": round(float(e.query_start), 3),
+        "query_end": round(float(e.query_end), 3),
+        "sound_start": round(float(e.sound_start), 3),
+        "sound_end": round(float(e.sound_end), 3),
+        "speed": round(float(e.speed), 4),
+        "pitch_semitones": round(float(e.pitch_semitones), 3),
+        "landmarks": int(e.anchors),
+        "score": round(float(e.score), 4),
+        "confidence": float(e.confidence),
     }
 
 
@@ -77,9 +77,9 @@ def usable_matches(matches: list[Match], settings: Settings) -> list[Match]:
     for m in matches:
         if m.confidence < settings.moderation.min_use_confidence:
             continue
-        if m.sound_id not in best or m.score > best[m.sound_id].score:
+        if m.sound_id not in best or m.evidence.score > best[m.sound_id].evidence.score:
             best[m.sound_id] = m
-    return sorted(best.values(), key=lambda m: (-m.confidence, -m.score, m.sound_id))
+    return sorted(best.values(), key=lambda m: (-m.confidence, -m.evidence.score, m.sound_id))
 
 
 def build_verdict(
@@ -108,7 +108,7 @@ def build_verdict(
             {
                 "sound_id": m.sound_id,
                 "use_id": (use_ids or {}).get(m.sound_id),
-                **match_evidence(m),
+                **match_evidence(m.evidence),
                 "labels": labels.get(m.sound_id, []),
                 "linked_to_removed_content": bool(linked),
                 "removal_ids": [r.id for r in linked],
@@ -232,20 +232,22 @@ def _record(
         if not matches:
             outcome = catalogue.add_sound_audio(session, store, audio, source_name=content_id)
             original_sound_id = outcome.sound_id if outcome.created else None
-            full = {
-                "query_start": 0.0, "query_end": round(audio.duration, 3),
-                "sound_start": 0.0, "sound_end": round(audio.duration, 3),
-                "speed": 1.0, "pitch_semitones": 0.0, "landmarks": int(outcome.fingerprints),
-                "score": 0.0, "confidence": 1.0,
-            }
+            # The whole upload is the sound (or, for a byte-identical copy, the
+            # same decoded audio): an identity alignment over its full length.
+            whole = Evidence(
+                query_start=0.0, query_end=round(audio.duration, 3),
+                sound_start=0.0, sound_end=round(audio.duration, 3),
+                speed=1.0, pitch_semitones=0.0, anchors=int(outcome.fingerprints),
+                score=0.0, confidence=1.0,
+            )
             use_id = repo.insert_use(
                 session, upload_id=upload_id, sound_id=outcome.sound_id,
-                kind="original" if outcome.created else "reuse", **full,
+                kind="original" if outcome.created else "reuse", evidence=whole,
             )
             use_ids = {outcome.sound_id: use_id}
         else:
             use_ids = {
-                m.sound_id: repo.insert_use(session, upload_id=upload_id, sound_id=m.sound_id, kind="reuse", **match_evidence(m))
+                m.sound_id: repo.insert_use(session, upload_id=upload_id, sound_id=m.sound_id, kind="reuse", evidence=m.evidence)
                 for m in matches
             }
         repo.lock_links(session, exclusive=False)

@@ -30,7 +30,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, composite, mapped_column
+
+from ..engine.types import Evidence
 
 from .models import Base, RowKey, utcnow
 
@@ -76,15 +78,18 @@ class Use(Base):
     sound_id: Mapped[int] = mapped_column(SoundRef, ForeignKey("sounds.id"))
     kind: Mapped[str] = mapped_column(String(16))
     """``original`` (the upload introduced the sound) or ``reuse``."""
-    query_start: Mapped[float] = mapped_column(Float)
-    query_end: Mapped[float] = mapped_column(Float)
-    sound_start: Mapped[float] = mapped_column(Float)
-    sound_end: Mapped[float] = mapped_column(Float)
-    speed: Mapped[float] = mapped_column(Float)
-    pitch_semitones: Mapped[float] = mapped_column(Float)
-    landmarks: Mapped[int] = mapped_column(Integer)
-    score: Mapped[float] = mapped_column(Float)
-    confidence: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[Evidence] = composite(
+        mapped_column("query_start", Float),
+        mapped_column("query_end", Float),
+        mapped_column("sound_start", Float),
+        mapped_column("sound_end", Float),
+        mapped_column("speed", Float),
+        mapped_column("pitch_semitones", Float),
+        mapped_column("anchors", Integer),
+        mapped_column("score", Float),
+        mapped_column("confidence", Float),
+    )
+    """The match evidence, column for column (``audiofp.engine.types.Evidence``)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     disputed: Mapped[bool] = mapped_column(Boolean, default=False)
     disputed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from ..engine.types import Evidence
 from .models import Sound
 from .moderation_models import ApiKey, AuditEntry, Event, Removal, SoundLabel, Upload, Use
 
@@ -53,15 +54,7 @@ class UseRecord:
     upload_id: int
     sound_id: int
     kind: str
-    query_start: float
-    query_end: float
-    sound_start: float
-    sound_end: float
-    speed: float
-    pitch_semitones: float
-    landmarks: int
-    score: float
-    confidence: float
+    evidence: Evidence
     created_at: datetime
     disputed: bool
     disputed_at: datetime | None
@@ -160,15 +153,7 @@ def _use(row: Use) -> UseRecord:
         upload_id=row.upload_id,
         sound_id=row.sound_id,
         kind=row.kind,
-        query_start=row.query_start,
-        query_end=row.query_end,
-        sound_start=row.sound_start,
-        sound_end=row.sound_end,
-        speed=row.speed,
-        pitch_semitones=row.pitch_semitones,
-        landmarks=row.landmarks,
-        score=row.score,
-        confidence=row.confidence,
+        evidence=row.evidence,
         created_at=_utc(row.created_at),  # type: ignore[arg-type]
         disputed=bool(row.disputed),
         disputed_at=_utc(row.disputed_at),
@@ -291,15 +276,15 @@ def set_upload_state(session: Session, upload_id: int, state: str) -> None:
     session.execute(update(Upload).where(Upload.id == upload_id).values(state=state))
 
 
-def insert_use(session: Session, *, upload_id: int, sound_id: int, kind: str, **evidence: float) -> int:
-    """Record that ``upload_id`` uses ``sound_id``; ``evidence`` are the Use columns."""
+def insert_use(session: Session, *, upload_id: int, sound_id: int, kind: str, evidence: Evidence) -> int:
+    """Record that ``upload_id`` uses ``sound_id``, with the match evidence."""
     row = Use(
         upload_id=upload_id,
         sound_id=sound_id,
         kind=kind,
+        evidence=evidence,
         created_at=datetime.now(timezone.utc),
         disputed=False,
-        **evidence,
     )
     session.add(row)
     session.flush()
