@@ -123,13 +123,16 @@ class Removal(Base):
     reversal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-class SoundLabel(Base):
-    """A free-form label attached to a sound (entity, campaign, archive name...)."""
+class SoundTag(Base):
+    """A free-form tag on a sound (entity, campaign, archive name...); a sound has many.
 
-    __tablename__ = "sound_labels"
+    Not to be confused with ``Sound.label``, the sound's one display label.
+    """
+
+    __tablename__ = "sound_tags"
 
     sound_id: Mapped[int] = mapped_column(SoundRef, ForeignKey("sounds.id"), primary_key=True)
-    label: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 class Event(Base):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..engine.types import Evidence
 from .models import Sound
-from .moderation_models import ApiKey, AuditEntry, Event, Removal, SoundLabel, Upload, Use
+from .moderation_models import ApiKey, AuditEntry, Event, Removal, SoundTag, Upload, Use
 
 #: Arbitrary constants naming the advisory locks this module takes on PostgreSQL.
 EVENT_LOCK_KEY = 0x6175_6466_0001
@@ -498,9 +498,9 @@ def sound_info(session: Session, sound_ids: Sequence[int]) -> dict[int, SoundInf
 
 
 def add_sound_labels(session: Session, sound_id: int, labels: Iterable[str]) -> None:
-    existing = set(session.scalars(select(SoundLabel.label).where(SoundLabel.sound_id == sound_id)))
+    existing = set(session.scalars(select(SoundTag.tag).where(SoundTag.sound_id == sound_id)))
     for label in sorted(set(labels) - existing):
-        session.add(SoundLabel(sound_id=sound_id, label=label))
+        session.add(SoundTag(sound_id=sound_id, tag=label))
     session.flush()
 
 
@@ -509,9 +509,9 @@ def labels_of_sounds(session: Session, sound_ids: Iterable[int]) -> dict[int, li
     out: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
         rows = session.execute(
-            select(SoundLabel.sound_id, SoundLabel.label)
-            .where(SoundLabel.sound_id.in_(ids))
-            .order_by(SoundLabel.label)
+            select(SoundTag.sound_id, SoundTag.tag)
+            .where(SoundTag.sound_id.in_(ids))
+            .order_by(SoundTag.tag)
         )
         for sound_id, label in rows:
             out[sound_id].append(label)
