@@ -76,7 +76,7 @@ def requires(permission: str) -> Callable[[F], F]:
                 raise Unauthorized("the API key is unknown or revoked",
                                    headers={"WWW-Authenticate": 'Bearer realm="audiofp", error="invalid_token"'})
             if not actor.can(permission):
-                raise Forbidden(f"role {actor.role!r} may not {permission}")
+                raise Forbidden(f"role {str(actor.role)!r} may not {permission}")
             bucket: TokenBucket | None = current_app.extensions["audiofp_rate_limit"]
             if bucket is not None:
                 wait = bucket.take(actor.key_id or 0)

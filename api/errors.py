@@ -2,8 +2,9 @@
 
 Domain errors (``audiofp.errors``) and the API's own (authentication, roles,
 rate limits, request shape) become a status, a stable problem ``type`` and a
-detail that tells the caller what to fix. Anything unexpected becomes a 500
-problem without internals, and is logged.
+detail that tells the caller what to fix. A lost race or a database that is
+down is a 503 with ``Retry-After``: the same request may well succeed later.
+Anything unexpected becomes a 500 problem without internals, and is logged.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     domain.NotFoundError: (404, "not-found", "Not found"),
     domain.ConflictError: (409, "conflict", "Conflict with the current state"),
     domain.IndexMismatchError: (503, "index-mismatch", "The index does not match this service's parameters"),
+    domain.RetryableError: (503, "unavailable", "Service unavailable"),
+    domain.StoreUnavailableError: (503, "unavailable", "Service unavailable"),
     domain.AudioFPError: (400, "invalid-request", "Invalid request"),
 }
 
@@ -84,10 +87,24 @@ def problem(status: int, slug: str, title: str, detail: str, headers: dict[str, 
     return response
 
 
+#: Seconds a client is told to wait before retrying a 503.
+RETRY_AFTER_SECONDS = "5"
+
+#: Errors after which the same request may succeed, answered with ``Retry-After`` and
+#: a fixed detail: the driver's message may name hosts and is only logged.
+TRANSIENT_DETAILS: dict[type[Exception], str] = {
+    domain.RetryableError: "a concurrent request changed the same data; retry",
+    domain.StoreUnavailableError: "the database is unavailable; retry later",
+}
+
+
 def _domain(exc: domain.AudioFPError) -> Response:
     for cls in type(exc).__mro__:
         if cls in DOMAIN_ERRORS:
             status, slug, title = DOMAIN_ERRORS[cls]
+            if cls in TRANSIENT_DETAILS:
+                log.warning("%s: %s", cls.__name__, exc)
+                return problem(status, slug, title, TRANSIENT_DETAILS[cls], {"Retry-After": RETRY_AFTER_SECONDS})
             return problem(status, slug, title, str(exc) or title)
     raise exc  # pragma: no cover - AudioFPError itself is in the table
 
@@ -105,10 +122,12 @@ def _http(exc: HTTPException) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
+    # The store raises our errors; this catches a database failure raised
+    # outside it (opening the store, committing a session).
     if isinstance(exc, OperationalError):
         log.warning("database unavailable: %s", exc)
         return problem(503, "unavailable", "Service unavailable", "the database is unavailable; retry later",
-                       {"Retry-After": "5"})
+                       {"Retry-After": RETRY_AFTER_SECONDS})
     log.exception("unhandled error on %s %s", request.method, request.path)
     return problem(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")
 

@@ -2,24 +2,32 @@
 
 The store is opened on first use, not at import or app creation, so a worker
 starts (and answers liveness) even while the database is still coming up; the
-readiness endpoint reports 503 until it can be opened.
+readiness endpoint reports 503 until it can be opened. A store that can be
+reached but is wrong for this code (an index built with other fingerprint
+parameters, a bad URL) is another matter: :meth:`Services.warm_up` raises, so
+the worker fails at boot instead of answering 503 forever.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from typing import Any
 
 from flask import Flask, current_app
 
+# Until the store raises only our errors (StoreUnavailableError), an unreachable
+# database also shows up as SQLAlchemy's or the OS's error.
 from sqlalchemy.exc import SQLAlchemyError
 
 from audiofp.config import Settings
-from audiofp.errors import IndexMismatchError
-from audiofp.store import Store
+from audiofp.errors import RetryableError, StoreUnavailableError
+from audiofp.services.operations import Store, open_store
 
 from .errors import StoreUnavailable
+
+#: Failures to open the store that may go away by themselves: the database is down
+#: or busy. Anything else (IndexMismatchError, ParameterError) needs an operator.
+TRANSIENT_OPEN_ERRORS = (StoreUnavailableError, RetryableError, SQLAlchemyError, OSError)
 
 
 class Services:
@@ -42,21 +50,31 @@ class Services:
             with self._lock:
                 if self._store is None:
                     try:
-                        self._store = Store.open(self.url, migrate=self.migrate)
+                        self._store = open_store(self.url, migrate=self.migrate)
                         self._pid = os.getpid()
-                    except (OSError, SQLAlchemyError) as exc:
+                    except TRANSIENT_OPEN_ERRORS as exc:
                         raise StoreUnavailable(f"the store cannot be opened ({type(exc).__name__}); retry later",
                                                headers={"Retry-After": "5"}) from exc
         return self._store
 
     def warm_up(self) -> bool:
-        """Open the store and load the engine now, so the first request does not pay
-        for it; False (and stay lazy) if the database is not reachable yet."""
+        """Open the store and load the engine now, so the first request does not pay for it.
+
+        Returns False (and stays lazy) if the database is not reachable yet.
+
+        Raises
+        ------
+        IndexMismatchError
+            If the index was built with other fingerprint parameters, or its
+            schema by newer code: no request could be served, so the worker must not start.
+        ParameterError
+            If the configured database URL is not one audiofp supports.
+        """
         import audiofp.services  # noqa: F401 - imports numpy/scipy/PyAV once, at boot
 
         try:
             self.store
-        except Exception:  # readiness reports it; requests retry opening
+        except StoreUnavailable:  # readiness reports it; requests retry opening
             return False
         return True
 

@@ -50,3 +50,17 @@ class NotFoundError(AudioFPError):
 
 class ConflictError(AudioFPError):
     """The request conflicts with the current state (for instance a duplicate)."""
+
+
+class RetryableError(AudioFPError):
+    """A concurrent writer won a race; the same call may succeed if made again.
+
+    Raised by the store for a deadlock, a serialization failure, a lock that
+    could not be had in time, and by the services for a unique race they lost
+    (two uploads registering the same new sound at once). The operation wrote
+    nothing: its transaction was rolled back.
+    """
+
+
+class StoreUnavailableError(AudioFPError):
+    """The database cannot be reached (connection refused, lost or timed out)."""

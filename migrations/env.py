@@ -35,7 +35,7 @@ if config.config_file_name is not None and config.attributes.get("connection") i
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
-    return url or Settings.from_env().resolved_database_url
+    return url or Settings.load().resolved_database_url
 
 
 def _configure(**kwargs: object) -> None:

@@ -24,9 +24,8 @@ from api import create_app
 from api.resources.spec import SPEC_PATH
 from audiofp.engine.types import Evidence
 from audiofp.services import create_key
-from audiofp.store import Store
-from audiofp.store import moderation_repository as repo
-from audiofp.store import repository as core
+from audiofp import store as db
+from audiofp.store import Store, UseKind
 
 SPEC = yaml.safe_load(SPEC_PATH.read_text())
 SPEC_URI = "urn:audiofp:openapi"
@@ -134,7 +133,7 @@ def seed_sound(store: Store, name: str) -> int:
     """A sound row (no fingerprints): enough for the moderation tables."""
     with store.session() as session:
         digest = (name.encode().hex() + "0" * 64)[:64]
-        return core.add_sound(session, content_digest=digest, duration_seconds=30.0, scheme=1,
+        return db.add_sound(session, content_digest=digest, duration_seconds=30.0, scheme=1,
                               fingerprint_count=0, source_name=name).id
 
 
@@ -144,10 +143,10 @@ def seed_upload(store: Store, content_id: str, account_id: str, uses: dict[int, 
     evidence = Evidence(query_start=0.0, query_end=10.0, sound_start=5.0, sound_end=17.5, speed=1.25,
                         pitch_semitones=3.86, anchors=120, score=12.0, confidence=confidence)
     with store.session() as session:
-        upload_id = repo.insert_upload(session, content_id=content_id, account_id=account_id,
+        upload_id = db.insert_upload(session, content_id=content_id, account_id=account_id,
                                        uploaded_at=T0 + timedelta(minutes=minutes), metadata=None,
                                        duration_seconds=10.0, idempotency_key=None)
         for sound_id, kind in uses.items():
-            repo.insert_use(session, upload_id=upload_id, sound_id=sound_id, kind=kind, evidence=evidence)
-        repo.set_upload_verdict(session, upload_id, "{}", None)
+            db.insert_use(session, upload_id=upload_id, sound_id=sound_id, kind=UseKind(kind), evidence=evidence)
+        db.set_upload_verdict(session, upload_id, "{}", None)
     return upload_id

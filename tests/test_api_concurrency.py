@@ -19,8 +19,7 @@ import soxr
 from sqlalchemy import func, select
 
 from api_fixtures import harness  # noqa: F401
-from audiofp.store.models import Sound
-from audiofp.store.moderation_models import Upload, Use
+from audiofp.store.models import Sound, Upload, Use
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +86,7 @@ def test_an_upload_racing_a_removal_is_flagged_or_in_its_feed(store, monkeypatch
     from datetime import datetime, timezone
 
     from audiofp.services import CLI_ACTOR, Settings, events_since, record_removal, submit_upload
-    from audiofp.store import moderation_repository
+    from audiofp import store as db
 
     settings = Settings()
     now = datetime(2024, 5, 1, tzinfo=timezone.utc)
@@ -98,14 +97,14 @@ def test_an_upload_racing_a_removal_is_flagged_or_in_its_feed(store, monkeypatch
     submit_upload(store, reuse, content_id="to-remove", account_id="b", uploaded_at=now, settings=settings)
 
     paused, go = threading.Event(), threading.Event()
-    real_insert_events = moderation_repository.insert_events
+    real_insert_events = db.insert_events
 
     def slow_insert_events(*args, **kwargs):
         paused.set()
         assert go.wait(30)
         return real_insert_events(*args, **kwargs)
 
-    monkeypatch.setattr(moderation_repository, "insert_events", slow_insert_events)
+    monkeypatch.setattr(db, "insert_events", slow_insert_events)
     outcome: dict = {}
     remover = threading.Thread(target=lambda: outcome.update(removal=record_removal(
         store, content_id="to-remove", policy_label="p", reason=None, actor=CLI_ACTOR)))

@@ -1,6 +1,6 @@
 """The API without audio: health, spec, keys and roles, removals, events, histories, disputes, errors.
 
-Uploads and uses are seeded through the repository exactly as ``submit_upload``
+Uploads and uses are seeded through the store exactly as ``submit_upload``
 records them, so these tests exercise every non-audio endpoint on SQLite and
 PostgreSQL; the audio paths are in ``test_api_story.py``.
 """
@@ -18,8 +18,9 @@ from sqlalchemy import select
 
 from api import create_app
 from api.config import load_settings
-from audiofp.errors import ParameterError
-from audiofp.store.moderation_models import ApiKey
+from audiofp import store as store_functions
+from audiofp.errors import ParameterError, RetryableError, StoreUnavailableError
+from audiofp.store.models import ApiKey
 
 from api_fixtures import SpecClient, harness, make_harness, seed_sound, seed_upload  # noqa: F401
 
@@ -45,6 +46,19 @@ def test_readiness_is_503_when_the_database_cannot_be_opened(tmp_path):
     assert r.mimetype == "application/problem+json"
     r = c.get("/v1/events", headers={"X-API-Key": "afp_anything"})
     assert r.status_code == 503 and r.get_json()["type"] == "/problems/unavailable" and r.headers["Retry-After"]
+
+
+@pytest.mark.parametrize("error", [RetryableError("deadlock detected (host db-1)"),
+                                   StoreUnavailableError("connection refused (host db-1)")])
+def test_a_lost_race_or_a_lost_database_is_503_with_retry_after(harness, monkeypatch, error):
+    def fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(store_functions, "events_after", fails)
+    r = harness.client.get("/v1/events", headers=harness.auth("pipeline"))
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+    assert r.get_json()["type"] == "/problems/unavailable"
+    assert "db-1" not in r.get_json()["detail"]  # the driver's message is logged, not shown
 
 
 def test_missing_unknown_and_revoked_keys_are_401_wrong_role_is_403(harness):

@@ -95,7 +95,8 @@ def test_db_commands(run):
 
 
 def test_help_everywhere(run):
-    for args in (["--help"], ["ingest", "--help"], ["match", "--help"], ["sounds", "--help"], ["db", "--help"], ["demo", "--help"]):
+    for args in (["--help"], ["ingest", "--help"], ["match", "--help"], ["sounds", "--help"], ["db", "--help"],
+                 ["demo", "--help"], ["keys", "--help"], ["link", "--help"], ["serve", "--help"]):
         result = run(*args)
         assert result.exit_code == 0 and "Usage:" in result.output
 

@@ -14,7 +14,7 @@ from audiofp.errors import ParameterError
 from audiofp.engine.fingerprint import fingerprint_for_index, fingerprint_for_query
 from audiofp.engine.hashes import index_hashes, query_hashes
 from audiofp.engine.triplets import form_triplets
-from audiofp.engine.params import DEFAULT_PARAMS, FingerprintParams
+from audiofp.engine.params import DEFAULT_PARAMS, FingerprintParams, PostingLayout
 from audiofp.engine.peaks import find_peaks
 from audiofp.engine.spectrogram import spectrogram
 from audiofp.engine.types import POSTING_DTYPE, Audio, Peaks
@@ -67,6 +67,54 @@ def test_digest_is_stable_and_tracks_every_field():
     assert FingerprintParams().digest() == P.digest()
     assert dataclasses.replace(P, ref_fanout=P.ref_fanout + 1).digest() != P.digest()
     assert dataclasses.replace(P, scheme=2).digest() != P.digest()
+
+
+@pytest.mark.parametrize(
+    "posting",
+    [
+        PostingLayout(span_steps_per_frame=4),
+        PostingLayout(time_steps_per_frame=2),
+        PostingLayout(columns=(("sound", "<u4"), ("time", "<u4"), ("freq", "<u2"), ("span", "u1"))),
+        PostingLayout(columns=(("sound", "<u4"), ("time", "<u4"), ("freq", "<u2"), ("span", "u1")), freq_steps_per_bin=4),
+    ],
+)
+def test_digest_tracks_the_posting_layout(posting):
+    # The matcher reads anchor positions and spans back from the postings, so
+    # an index written with another encoding must be refused like other hashes.
+    changed = dataclasses.replace(P, posting=posting)
+    assert changed.digest() != P.digest()
+    assert fingerprint_for_index(Audio(melody(2.0), SR), changed).postings(1).dtype == posting.dtype
+
+
+def test_the_default_posting_layout_is_the_stored_10_byte_dtype():
+    assert P.posting.dtype == POSTING_DTYPE and POSTING_DTYPE.itemsize == 10
+
+
+@given(
+    st.lists(st.tuples(st.floats(0, 1e6), st.floats(0, 120), st.floats(3, 62)), min_size=1, max_size=50),
+    st.sampled_from([1, 2, 4]),
+)
+def test_posting_encode_decode_round_trip(rows, span_steps):
+    layout = PostingLayout(span_steps_per_frame=span_steps)
+    time, freq, span = (np.array(column, dtype=np.float32) for column in zip(*rows))
+    postings = layout.encode(9, time, freq, span)
+    assert (postings["sound"] == 9).all()
+    back_time, back_freq, back_span = layout.decode(postings)
+    # Each value comes back within half a step of its column's resolution.
+    assert np.all(np.abs(back_time - time) <= 0.5 + 1e-3)
+    assert np.all(np.abs(back_freq - freq) <= 0.5 + 1e-3)
+    assert np.all(np.abs(back_span - span) <= 0.5 / span_steps + 1e-3)
+
+
+def test_posting_layouts_that_cannot_hold_the_triplets_are_refused():
+    with pytest.raises(ParameterError, match="max_span"):
+        FingerprintParams(posting=PostingLayout(span_steps_per_frame=5))  # 62 frames * 5 > 255
+    with pytest.raises(ParameterError, match="frequency"):
+        FingerprintParams(posting=PostingLayout(freq_steps_per_bin=2))  # 174 bins * 2 > 255
+    with pytest.raises(ParameterError):
+        PostingLayout(columns=(("sound", "<u4"), ("time", "<f4"), ("freq", "u1"), ("span", "u1")))
+    with pytest.raises(ParameterError):
+        PostingLayout(span_steps_per_frame=0)
 
 
 def test_params_reject_incoherent_settings():
@@ -192,7 +240,10 @@ def test_fingerprints_are_deterministic_and_match_the_golden_file():
     """An accidental change to the hash scheme must not pass silently.
 
     If the change is intended, bump ``scheme`` in FingerprintParams and
-    regenerate: ``python tests/golden/make_golden.py``.
+    regenerate: ``python tests/golden/make_golden.py``. If only the digest
+    changes (a new parameter whose default keeps every hash and posting, as
+    the posting layout did), regenerate and add a migration that re-stamps
+    indexes holding the old default digest (see migration 0005).
     """
     fp = fingerprint_for_index(Audio(melody(), SR), P)
     again = fingerprint_for_index(Audio(melody(), SR), P)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from audiofp.engine.matching import Hits, MatchSettings, find_matches
-from audiofp.engine.params import DEFAULT_PARAMS
+from audiofp.config import Settings
+from audiofp.engine.fingerprint import fingerprint_for_index, fingerprint_for_query
+from audiofp.engine.matching import Hits, MatchSettings, find_matches, join_hits
+from audiofp.engine.params import DEFAULT_PARAMS, FingerprintParams, PostingLayout
+from audiofp.engine.types import Audio
+from audiofp.errors import ParameterError
 
 QUERY_FRAMES = 400.0
 
@@ -62,3 +67,86 @@ def test_scattered_hits_do_not_match():
         speed=2.0 ** rng.uniform(-0.4, 0.4, n), shift=rng.uniform(-15, 15, n),
     )
     assert find_matches(hits, DEFAULT_PARAMS, MatchSettings(), query_frames=QUERY_FRAMES) == []
+
+
+def test_pitch_is_reported_in_semitones_of_the_parameters_octave():
+    # 12 bins is a third of an octave at 36 bins per octave but half of one at 24.
+    hits = line_hits(12, 3, speed=1.0, offset=300.0, shift=12.0)
+    coarse = FingerprintParams(bins_per_octave=24)
+    m = find_matches(hits, coarse, MatchSettings(), query_frames=QUERY_FRAMES)[0]
+    assert abs(m.evidence.pitch_semitones - 6.0) < 0.15
+    m = find_matches(hits, DEFAULT_PARAMS, MatchSettings(), query_frames=QUERY_FRAMES)[0]
+    assert abs(m.evidence.pitch_semitones - 4.0) < 0.15
+
+
+def two_band_hits() -> Hits:
+    """8 anchors of one true match, alternately 2 frames before and after the
+    alignment line (within the 2.5-frame time tolerance), in a sign pattern
+    that leaves the fitted line exactly on the true one."""
+    per_anchor = 3
+    signs = np.repeat([1, -1, -1, 1, -1, 1, 1, -1], per_anchor)
+    n = signs.size
+    t_query = 20.0 + 30.0 * (np.arange(n) // per_anchor)
+    t_sound = t_query + 305.5 + 2.0 * signs
+    return Hits(
+        sound=np.full(n, 7, np.uint32), triplet=np.arange(n), t_query=t_query, t_sound=t_sound,
+        speed=np.ones(n), shift=np.zeros(n),
+    )
+
+
+def test_alignment_cell_size_decides_what_a_candidate_gathers():
+    hits = two_band_hits()
+    matches = find_matches(hits, DEFAULT_PARAMS, MatchSettings(), query_frames=QUERY_FRAMES)
+    assert [m.evidence.anchors for m in matches] == [8]
+    # One-frame cells gather the hits within 1.5 frames of a cell's centre:
+    # each band alone (4 anchors) is short of min_anchors.
+    narrow = MatchSettings(align_cell_frames=1.0)
+    assert find_matches(hits, DEFAULT_PARAMS, narrow, query_frames=QUERY_FRAMES) == []
+
+
+@pytest.mark.parametrize(
+    "nonsense",
+    [
+        dict(min_speed=1.2, max_speed=0.8),
+        dict(min_speed=0.0),
+        dict(align_cell_frames=0.0),
+        dict(shift_cell_bins=-3.0),
+        dict(speed_cell_log2=0.0),
+        dict(background_band_frames=2.0),  # inside the 2.5-frame inlier window it leaves out
+        dict(min_anchors=0),
+        dict(max_false_match_probability=1.5),
+        dict(time_tolerance=0.0),
+    ],
+)
+def test_match_settings_refuse_nonsense(nonsense):
+    with pytest.raises(ParameterError):
+        MatchSettings(**nonsense)
+
+
+def test_vote_cells_are_settings_read_from_the_environment():
+    settings = Settings.load(environ={"AUDIOFP_ALIGN_CELL_FRAMES": "12", "AUDIOFP_BACKGROUND_BAND_FRAMES": "90"})
+    assert settings.matching.align_cell_frames == 12
+    assert settings.matching.background_band_frames == 90
+    assert Settings.load(environ={}).matching == MatchSettings()
+    with pytest.raises(ParameterError):
+        Settings.load(environ={"AUDIOFP_SPEED_CELL_LOG2": "0"})
+
+
+def test_postings_are_read_back_with_the_layout_they_were_written_with():
+    """A clip matches its own index entries at speed 1 under a non-default posting layout."""
+    rng = np.random.default_rng(5)
+    sr = DEFAULT_PARAMS.sample_rate
+    note = int(0.25 * sr)
+    t = np.arange(note) / sr
+    notes = 200.0 * 2 ** (rng.integers(0, 24, 40) / 12)
+    audio = np.concatenate(
+        [np.exp(-6.0 * t) * sum(np.sin(2 * np.pi * k * f * t) / k for k in (1, 2, 3)) for f in notes]
+    ).astype(np.float32)
+    params = FingerprintParams(posting=PostingLayout(span_steps_per_frame=4))
+    index = fingerprint_for_index(Audio(audio, sr), params)
+    query = fingerprint_for_query(Audio(audio, sr), params)
+    hits = join_hits(query.triplets, query.lookups, index.hashes, index.postings(1), MatchSettings())
+    assert len(hits) > 0 and abs(np.median(hits.speed) - 1.0) < 0.02
+    matches = find_matches(hits, params, MatchSettings(), query_frames=query.n_frames)
+    assert [m.sound_id for m in matches] == [1]
+    assert abs(matches[0].evidence.speed - 1.0) < 0.01

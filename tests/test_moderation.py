@@ -104,7 +104,7 @@ def test_archive_seeding_links_a_sound_and_the_next_reuse_is_blocked(store):
     assert verdict["removals"][0]["policy_label"] == "terrorist-content"
 
     details = sound_details(store, sound_id, actor=CLI_ACTOR)
-    assert details.status == "linked_to_removed_content" and details.labels == ["archive-2023", "nasheed"]
+    assert details.status == "linked_to_removed_content" and details.tags == ["archive-2023", "nasheed"]
     # reversing the archive link clears it for the following uploads
     reverse_removal(store, details.linked_removals[0].id, reason="wrong archive entry", actor=CLI_ACTOR)
     assert dry_run_match(store, excerpt("chant.ogg", 10, 8), settings=settings)["action"] == "allow"
@@ -188,7 +188,7 @@ def test_cli_link_seeds_labels_and_removal_links(cli, sqlite_url):
 
     with Store.open(sqlite_url) as store:
         details = sound_details(store, sound_id, actor=CLI_ACTOR)
-    assert details.status == "linked_to_removed_content" and details.labels == ["archive"]
+    assert details.status == "linked_to_removed_content" and details.tags == ["archive"]
     assert runner.invoke(cli, ["--database-url", sqlite_url, "link", str(sound_id)]).exit_code == 2
 
 
@@ -235,7 +235,7 @@ def test_migration_0002_and_the_moderation_models_describe_the_same_schema(store
     from alembic.runtime.migration import MigrationContext
 
     from audiofp.store.models import Base
-    from audiofp.store.moderation_models import Upload
+    from audiofp.store.models import Upload
 
     tables = {t.name for t in Base.metadata.sorted_tables if t.name not in ("sounds", "fingerprints", "index_meta")}
     assert Upload.__tablename__ in tables and "audit_log" in tables

@@ -15,7 +15,7 @@ from audiofp import services
 from audiofp.engine.audio import decode
 from audiofp.config import Limits, Settings
 from audiofp.errors import BadAudioError, SilentAudioError
-from audiofp.store import repository
+from audiofp import store as db
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SR = 22050
@@ -107,17 +107,17 @@ def _wav_bytes(x: np.ndarray) -> bytes:
 
 def test_same_audio_is_not_ingested_twice(store, indexed):
     with store.session() as s:
-        before = repository.index_stats(s)
+        before = db.index_stats(s)
     again = services.ingest(store, SAMPLES / "chant.ogg", settings=SETTINGS)
     assert not again.created and again.sound_id == indexed["chant.ogg"]
     with store.session() as s:
-        after = repository.index_stats(s)
+        after = db.index_stats(s)
     assert (after.sounds, after.postings) == (before.sounds, before.postings)
 
 
 def test_bad_input_writes_nothing(store, indexed, tmp_path):
     with store.session() as s:
-        before = repository.index_stats(s)
+        before = db.index_stats(s)
     bad = tmp_path / "notaudio.mp3"
     bad.write_text("definitely not audio\n" * 100)
     with pytest.raises(BadAudioError):
@@ -126,7 +126,7 @@ def test_bad_input_writes_nothing(store, indexed, tmp_path):
     with pytest.raises(SilentAudioError):
         services.ingest(store, silent, settings=SETTINGS)
     with store.session() as s:
-        after = repository.index_stats(s)
+        after = db.index_stats(s)
     assert (after.sounds, after.postings, after.rows) == (before.sounds, before.postings, before.rows)
 
 
@@ -136,9 +136,9 @@ def test_failure_after_fingerprinting_rolls_the_whole_sound_back(store, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(repository, "add_postings", broken)
+    monkeypatch.setattr(db, "add_postings", broken)
     with pytest.raises(RuntimeError):
         with store.session() as s:
             services.add_sound_audio(s, store, audio, label="x")
     with store.session() as s:
-        assert repository.index_stats(s).sounds == 0
+        assert db.index_stats(s).sounds == 0

@@ -3,8 +3,8 @@
 from flask import Blueprint, jsonify
 
 from audiofp.services import account_sounds, shared_accounts
+from audiofp.services.documents import account_sound_doc, shared_account_doc
 
-from .. import render
 from ..auth import current_actor, requires
 from ..services import services
 
@@ -15,11 +15,11 @@ bp = Blueprint("accounts", __name__, url_prefix="/v1/accounts")
 @requires("read")
 def list_sounds(account_id: str):
     rows = account_sounds(services().store, account_id, actor=current_actor())
-    return jsonify({"account_id": account_id, "sounds": [render.account_sound(r) for r in rows]})
+    return jsonify({"account_id": account_id, "sounds": [account_sound_doc(r) for r in rows]})
 
 
 @bp.get("/<path:account_id>/shared-accounts")
 @requires("read")
 def list_shared(account_id: str):
     rows = shared_accounts(services().store, account_id, actor=current_actor())
-    return jsonify({"account_id": account_id, "accounts": [render.shared_account(r) for r in rows]})
+    return jsonify({"account_id": account_id, "accounts": [shared_account_doc(r) for r in rows]})

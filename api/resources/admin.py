@@ -3,8 +3,8 @@
 from flask import Blueprint, jsonify, request
 
 from audiofp.services import audit_log
+from audiofp.services.documents import audit_entry_doc
 
-from .. import render
 from ..auth import requires
 from ..parsing import query_int
 from ..services import services
@@ -26,4 +26,4 @@ def show_config():
 def show_audit():
     entries = audit_log(services().store, after_id=query_int("after_id", 0, low=0, high=2**62),
                         limit=query_int("limit", 100, low=1, high=1000), action=request.args.get("action") or None)
-    return jsonify({"entries": [render.audit_entry(e) for e in entries]})
+    return jsonify({"entries": [audit_entry_doc(e) for e in entries]})

@@ -3,8 +3,8 @@
 from flask import Blueprint, jsonify, request
 
 from audiofp.services import events_since
+from audiofp.services.documents import event_page_doc
 
-from .. import render
 from ..auth import requires
 from ..parsing import query_int
 from ..services import services
@@ -16,4 +16,4 @@ bp = Blueprint("events", __name__, url_prefix="/v1/events")
 @requires("events")
 def list_events():
     page = events_since(services().store, request.args.get("cursor"), limit=query_int("limit", 100, low=1, high=500))
-    return jsonify(render.event_page(page))
+    return jsonify(event_page_doc(page))

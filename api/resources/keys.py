@@ -3,8 +3,8 @@
 from flask import Blueprint, jsonify
 
 from audiofp.services import create_key, list_keys, revoke_key
+from audiofp.services.documents import key_doc
 
-from .. import render
 from ..auth import current_actor, requires
 from ..parsing import body_text, json_body
 from ..services import services
@@ -18,16 +18,16 @@ def issue():
     body = json_body()
     issued = create_key(services().store, name=body_text(body, "name", required=True),
                         role=body_text(body, "role", required=True), actor=current_actor())
-    return jsonify({**render.key(issued.record), "key": issued.secret}), 201
+    return jsonify({**key_doc(issued.record), "key": issued.secret}), 201
 
 
 @bp.get("")
 @requires("keys")
 def index():
-    return jsonify({"keys": [render.key(k) for k in list_keys(services().store)]})
+    return jsonify({"keys": [key_doc(k) for k in list_keys(services().store)]})
 
 
 @bp.delete("/<id:key_id>")
 @requires("keys")
 def revoke(key_id: int):
-    return jsonify(render.key(revoke_key(services().store, key_id, actor=current_actor())))
+    return jsonify(key_doc(revoke_key(services().store, key_id, actor=current_actor())))

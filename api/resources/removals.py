@@ -3,8 +3,8 @@
 from flask import Blueprint, jsonify
 
 from audiofp.services import get_removal, record_removal, reverse_removal
+from audiofp.services.documents import removal_doc, removal_outcome_doc
 
-from .. import render
 from ..auth import current_actor, requires
 from ..parsing import body_text, json_body, optional_body
 from ..services import services
@@ -23,13 +23,13 @@ def create_removal():
         reason=body_text(body, "reason", required=False),
         actor=current_actor(),
     )
-    return jsonify(render.removal_outcome(outcome)), 201
+    return jsonify(removal_outcome_doc(outcome)), 201
 
 
 @bp.get("/<id:removal_id>")
 @requires("read")
 def show_removal(removal_id: int):
-    return jsonify(render.removal(get_removal(services().store, removal_id)))
+    return jsonify(removal_doc(get_removal(services().store, removal_id)))
 
 
 @bp.post("/<id:removal_id>/reversal")
@@ -38,4 +38,4 @@ def reverse(removal_id: int):
     body = optional_body()
     outcome = reverse_removal(services().store, removal_id, reason=body_text(body, "reason", required=False),
                               actor=current_actor())
-    return jsonify(render.removal_outcome(outcome))
+    return jsonify(removal_outcome_doc(outcome))

@@ -3,8 +3,8 @@
 from flask import Blueprint, jsonify
 
 from audiofp.services import search_by_clip
+from audiofp.services.documents import clip_match_doc
 
-from .. import render
 from ..auth import current_actor, requires
 from ..parsing import query_int, uploaded_file
 from ..services import services
@@ -18,4 +18,4 @@ def search():
     svc = services()
     matches = search_by_clip(svc.store, uploaded_file(), settings=svc.settings, actor=current_actor(),
                              history_limit=query_int("history_limit", 20, low=1, high=500))
-    return jsonify({"matches": [render.clip_match(m) for m in matches]})
+    return jsonify({"matches": [clip_match_doc(m) for m in matches]})

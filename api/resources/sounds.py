@@ -3,8 +3,8 @@
 from flask import Blueprint, jsonify, request
 
 from audiofp.services import HistoryFilters, sound_details, sound_history
+from audiofp.services.documents import history_page_doc, sound_doc
 
-from .. import render
 from ..auth import current_actor, requires
 from ..parsing import parse_time, query_bool, query_int
 from ..services import services
@@ -15,7 +15,7 @@ bp = Blueprint("sounds", __name__, url_prefix="/v1/sounds")
 @bp.get("/<id:sound_id>")
 @requires("read")
 def show_sound(sound_id: int):
-    return jsonify(render.sound(sound_details(services().store, sound_id, actor=current_actor())))
+    return jsonify(sound_doc(sound_details(services().store, sound_id, actor=current_actor())))
 
 
 @bp.get("/<id:sound_id>/uses")
@@ -32,4 +32,4 @@ def list_uses(sound_id: int):
         services().store, sound_id, actor=current_actor(), cursor=request.args.get("cursor"),
         limit=query_int("limit", 50, low=1, high=500), filters=filters,
     )
-    return jsonify(render.history_page(page))
+    return jsonify(history_page_doc(page))

@@ -3,8 +3,8 @@
 from flask import Blueprint, jsonify
 
 from audiofp.services import dispute_use
+from audiofp.services.documents import use_doc
 
-from .. import render
 from ..auth import current_actor, requires
 from ..parsing import body_text, optional_body
 from ..services import services
@@ -17,4 +17,4 @@ bp = Blueprint("uses", __name__, url_prefix="/v1/uses")
 def dispute(use_id: int):
     body = optional_body()
     use = dispute_use(services().store, use_id, reason=body_text(body, "reason", required=False), actor=current_actor())
-    return jsonify(render.use(use))
+    return jsonify(use_doc(use))

@@ -14,44 +14,40 @@ import click
 
 from .. import services
 from ..config import Settings
-from ..errors import AudioFPError
-from ..store import Store
+from ..services.operations import open_store
+from .app import Context, main, pass_context
 
 
 def default_samples_dir() -> Path:
     """samples/ of the source tree, or of the working directory."""
-    here = Path(__file__).resolve().parent.parent / "samples"
+    here = Path(__file__).resolve().parents[2] / "samples"
     return here if here.is_dir() else Path.cwd() / "samples"
 
 
-@click.command()
+@main.command()
 @click.option("--samples", "samples_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of sample audio (default: the repository's samples/).")
 @click.option("--database-url", default="", metavar="URL", help="Store for the demo (default: demo.sqlite in the data folder).")
-def demo(samples_dir: Path | None, database_url: str) -> None:
+@pass_context
+def demo(ctx: Context, samples_dir: Path | None, database_url: str) -> None:
     """Ingest the samples and match an altered reuse of one of them."""
     samples_dir = samples_dir or default_samples_dir()
     if not (samples_dir / "queries").is_dir():
-        raise click.ClickException(f"no samples folder with queries/ at {samples_dir}")
-    settings = Settings.load()
+        raise click.BadParameter(f"no samples folder with queries/ at {samples_dir}", param_hint="--samples")
     if database_url:
         url = database_url
     else:
         # The demo owns this file: start it afresh so that a demo store left by
         # an older version (other fingerprint parameters) never gets in the way.
-        demo_file = settings.resolved_data_dir / "demo.sqlite"
+        demo_file = ctx.settings.resolved_data_dir / "demo.sqlite"
         for stale in (demo_file, demo_file.with_name("demo.sqlite-wal"), demo_file.with_name("demo.sqlite-shm")):
             stale.unlink(missing_ok=True)
         url = f"sqlite:///{demo_file}"
-    try:
-        _run(url, samples_dir, settings)
-    except AudioFPError as exc:
-        raise click.ClickException(str(exc)) from None
+    _run(url, samples_dir, ctx.settings)
 
 
 def _run(url: str, samples_dir: Path, settings: Settings) -> None:
-    store = Store.open(url)
-    try:
+    with open_store(url) as store:
         click.echo(f"demo store: {url}")
         for path in sorted(samples_dir.glob("*.ogg")):
             out = services.ingest(store, path, label=path.stem, settings=settings)
@@ -68,5 +64,3 @@ def _run(url: str, samples_dir: Path, settings: Settings) -> None:
                     f"= sound {m.evidence.sound_start:.1f}-{m.evidence.sound_end:.1f} s, speed x{m.evidence.speed:.2f}, "
                     f"pitch {m.evidence.pitch_semitones:+.1f} st, {m.evidence.anchors} landmarks, confidence {m.confidence:.6f}"
                 )
-    finally:
-        store.dispose()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import FingerprintParams, HashLayout
+from .params import FingerprintParams, HashLayout, PostingLayout
 from .types import Fingerprint, Triplets
 
 
@@ -32,7 +32,9 @@ def index_hashes(triplets: Triplets, params: FingerprintParams, *, duration: flo
     layout = params.layout
     values = field_values(triplets)
     hashes = layout.pack({f.name: f.cell(values[f.name]) for f in layout.fields})
-    return Fingerprint(hashes=hashes, time=triplets.t0, freq=triplets.f0, span=triplets.span, duration=duration)
+    return Fingerprint(
+        hashes=hashes, time=triplets.t0, freq=triplets.f0, span=triplets.span, duration=duration, posting=params.posting
+    )
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,14 @@ class QueryHashes:
         Every cell combination within tolerance, for every triplet.
     triplet : np.ndarray of int64, shape (m,)
         Index into the query's triplets of the triplet each hash belongs to.
+    posting : PostingLayout
+        How the index (built with the same parameters) encodes the postings
+        these hashes find; the matcher decodes them with it.
     """
 
     hashes: np.ndarray
     triplet: np.ndarray
+    posting: PostingLayout
 
 
 def query_hashes(triplets: Triplets, params: FingerprintParams) -> QueryHashes:
@@ -77,4 +83,4 @@ def query_hashes(triplets: Triplets, params: FingerprintParams) -> QueryHashes:
         # Position of each repeated row within its group: 0, 1, .. count-1.
         within = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
         partial = (np.repeat(partial, counts) << f.bits) | (starts + within)
-    return QueryHashes(hashes=partial.astype(np.uint32), triplet=owner)
+    return QueryHashes(hashes=partial.astype(np.uint32), triplet=owner, posting=params.posting)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from ..errors import ParameterError
 from .hashes import QueryHashes
 from .params import FingerprintParams
 from .types import Evidence, Match, Triplets
@@ -48,6 +49,19 @@ class MatchSettings:
         Fewest hits a vote cell needs to be refined. Kept well below
         ``min_anchors``: a true match spreads its hits over neighbouring
         cells, and only the refit gathers them.
+    align_cell_frames : float
+        Vote cell size along the alignment (the sound's frame at the query's
+        middle), frames. A candidate gathers hits within 1.5 cells of its
+        cell's centre, so a cluster split by a cell edge is not lost.
+    shift_cell_bins : float
+        Vote cell size along the pitch shift, log-frequency bins.
+    speed_cell_log2 : float
+        Vote cell size along the speed, in log2 of the time-scale factor
+        (0.06 is about 4%).
+    background_band_frames : float
+        Half-width, frames, of the band around a candidate's alignment line
+        in which the local rate of chance hits is measured; must exceed
+        ``time_tolerance``, whose window is left out of it.
     """
 
     min_speed: float = 0.75
@@ -65,6 +79,25 @@ class MatchSettings:
     max_false_match_probability: float = 1e-8
     max_candidates: int = 40
     min_cell_votes: int = 3
+    align_cell_frames: float = 10.0
+    shift_cell_bins: float = 3.0
+    speed_cell_log2: float = 0.06
+    background_band_frames: float = 150.0
+
+    def __post_init__(self) -> None:
+        positive = (
+            "max_shift_bins", "time_tolerance", "shift_tolerance", "min_anchors", "max_candidates",
+            "min_cell_votes", "align_cell_frames", "shift_cell_bins", "speed_cell_log2",
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ParameterError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not 0 < self.min_speed < self.max_speed:
+            raise ParameterError(f"need 0 < min_speed < max_speed, got {self.min_speed} and {self.max_speed}")
+        if not 0.0 <= self.max_false_match_probability <= 1.0:
+            raise ParameterError(f"max_false_match_probability must be within [0, 1], got {self.max_false_match_probability}")
+        if not self.background_band_frames > self.time_tolerance:
+            raise ParameterError("background_band_frames must exceed time_tolerance")
 
 
 @dataclass(frozen=True)
@@ -102,7 +135,8 @@ def join_hits(
         The hashes the query looked up.
     hit_hashes : np.ndarray of uint32, shape (m,)
         Hash of each posting returned by the index.
-    postings : np.ndarray of POSTING_DTYPE, shape (m,)
+    postings : np.ndarray of ``queried.posting.dtype``, shape (m,)
+        The postings found, decoded with ``queried.posting``.
     settings : MatchSettings
 
     Returns
@@ -120,26 +154,18 @@ def join_hits(
     trip = queried.triplet[order[np.repeat(left, counts) + within]]
     p = postings[posting_idx]
 
-    span_sound = p["span"].astype(np.float64) / 2.0
+    t_sound, f_sound, span_sound = queried.posting.decode(p)
     speed = span_sound / triplets.span[trip].astype(np.float64)
-    shift = triplets.f0[trip].astype(np.float64) - p["freq"].astype(np.float64)
+    shift = triplets.f0[trip].astype(np.float64) - f_sound
     keep = (speed >= settings.min_speed) & (speed <= settings.max_speed) & (np.abs(shift) <= settings.max_shift_bins)
     return Hits(
         sound=p["sound"][keep],
         triplet=trip[keep],
         t_query=triplets.t0[trip[keep]].astype(np.float64),
-        t_sound=p["time"][keep].astype(np.float64),
+        t_sound=t_sound[keep],
         speed=speed[keep],
         shift=shift[keep],
     )
-
-
-# Vote cell sizes: alignment (frames of the sound at the query's middle),
-# pitch shift (bins) and log2 speed. Candidates gather hits from the
-# neighbouring cells too, so a cluster split by a cell edge is not lost.
-_ALIGN_CELL = 10.0
-_SHIFT_CELL = 3.0
-_SPEED_CELL = 0.06
 
 
 def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings, *, query_frames: float) -> list[Match]:
@@ -165,9 +191,9 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     log_speed = np.log2(hits.speed)
     align = hits.t_sound - hits.speed * (hits.t_query - middle)
     bins = [
-        np.floor(align / _ALIGN_CELL).astype(np.int64),
-        np.floor(hits.shift / _SHIFT_CELL).astype(np.int64),
-        np.floor(log_speed / _SPEED_CELL).astype(np.int64),
+        np.floor(align / settings.align_cell_frames).astype(np.int64),
+        np.floor(hits.shift / settings.shift_cell_bins).astype(np.int64),
+        np.floor(log_speed / settings.speed_cell_log2).astype(np.int64),
     ]
     # One int64 key per vote cell: sound, then each bin made non-negative.
     key = hits.sound.astype(np.int64)
@@ -186,7 +212,7 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     for cell in top:
         group = by_sound[int(hits.sound[first[cell]])]
         members = group.cell == cell
-        if any(c.sound == group.sound and c.explains(group, members) for c in found):
+        if any(c.sound == group.sound and c.explains(group, members, settings) for c in found):
             continue  # a neighbouring cell of a cluster already fitted
         cand = _refine(group, members, settings)
         if cand is None or cand.anchors < settings.min_anchors:
@@ -200,8 +226,7 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
         found.append(cand)
 
     accepted = [c for c in _suppress_duplicates(found) if c.false_match_probability <= settings.max_false_match_probability]
-    frame = params.frame_seconds
-    return [c.to_match(frame, query_frames) for c in accepted]
+    return [c.to_match(params, query_frames) for c in accepted]
 
 
 @dataclass(frozen=True)
@@ -246,12 +271,15 @@ class _Candidate:
     q_hi: float
     false_match_probability: float = 1.0
 
-    def explains(self, group: _SoundHits, members: np.ndarray) -> bool:
+    def explains(self, group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> bool:
         """Whether this candidate's fitted line already runs through a vote cell."""
         resid = group.hits.t_sound[members] - (self.speed * group.hits.t_query[members] + self.offset)
-        return bool(np.median(np.abs(resid)) <= _ALIGN_CELL and abs(np.median(group.hits.shift[members]) - self.shift) <= _SHIFT_CELL)
+        shift_gap = abs(np.median(group.hits.shift[members]) - self.shift)
+        return bool(np.median(np.abs(resid)) <= settings.align_cell_frames and shift_gap <= settings.shift_cell_bins)
 
-    def to_match(self, frame: float, query_frames: float) -> Match:
+    def to_match(self, params: FingerprintParams, query_frames: float) -> Match:
+        """The match this candidate reports; frames become seconds and bins semitones by ``params``."""
+        frame = params.frame_seconds
         q_lo, q_hi = self.q_lo, min(self.q_hi, query_frames)
         duration = max(q_hi - q_lo, 1.0) * frame
         evidence = Evidence(
@@ -260,7 +288,7 @@ class _Candidate:
             sound_start=round(max(0.0, self.speed * q_lo + self.offset) * frame, 3),
             sound_end=round(max(0.0, self.speed * q_hi + self.offset) * frame, 3),
             speed=round(self.speed, 4),
-            pitch_semitones=round(self.shift * 12.0 / 36.0, 2),
+            pitch_semitones=round(self.shift * 12.0 / params.bins_per_octave, 2),
             anchors=self.anchors,
             score=round(self.anchors / duration, 2),
             confidence=1.0 - float(self.false_match_probability),
@@ -274,9 +302,9 @@ def _refine(group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> 
     centre_shift = float(np.median(group.hits.shift[members]))
     centre_speed = float(np.median(group.log_speed[members]))
     near = (
-        (np.abs(group.align - centre_align) <= 1.5 * _ALIGN_CELL)
-        & (np.abs(group.hits.shift - centre_shift) <= 1.5 * _SHIFT_CELL)
-        & (np.abs(group.log_speed - centre_speed) <= 1.5 * _SPEED_CELL)
+        (np.abs(group.align - centre_align) <= 1.5 * settings.align_cell_frames)
+        & (np.abs(group.hits.shift - centre_shift) <= 1.5 * settings.shift_cell_bins)
+        & (np.abs(group.log_speed - centre_speed) <= 1.5 * settings.speed_cell_log2)
     )
     sub = group.hits.take(np.flatnonzero(near))
     speed = 2.0**centre_speed
@@ -309,11 +337,6 @@ def _refine(group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> 
     )
 
 
-# Half-width (frames) of the band around a candidate's alignment line in which
-# the local background rate of chance hits is measured.
-_BACKGROUND_BAND = 150.0
-
-
 def _global_expected(n_sound_hits: int, align_range: float, settings: MatchSettings) -> float:
     """Chance hits expected in the inlier window if the sound's hits scattered uniformly."""
     window = (
@@ -336,10 +359,11 @@ def _local_expected(hits: Hits, cand: "_Candidate", settings: MatchSettings) -> 
     if not same.any():
         return 0.0
     resid = hits.t_sound[same] - (cand.speed * hits.t_query[same] + cand.offset)
-    in_band = np.abs(resid) <= _BACKGROUND_BAND
+    band = settings.background_band_frames
+    in_band = np.abs(resid) <= band
     outside_window = np.abs(resid) > settings.time_tolerance
     background = np.unique(hits.t_query[same][in_band & outside_window]).size
-    return background * (2.0 * settings.time_tolerance) / (2.0 * _BACKGROUND_BAND - 2.0 * settings.time_tolerance)
+    return background * (2.0 * settings.time_tolerance) / (2.0 * band - 2.0 * settings.time_tolerance)
 
 
 def _false_match_probability(anchors: int, *, global_expected: float, local_expected: float, n_tests: int) -> float:

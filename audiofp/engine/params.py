@@ -14,7 +14,9 @@ targets) by quantities that survive the edits uploaders make:
 * ``ratio``: (t1 - t0) / (t2 - t0). A speed change or a time-stretch scales
   every time gap by one factor, so the ratio of two gaps is unchanged.
 
-The bit layout is written down once, here, with its inverse.
+The bit layout is written down once, here, with its inverse; so is the
+layout of the index's postings (where each hash occurs), which the matcher
+reads positions and speeds back from.
 """
 
 from __future__ import annotations
@@ -122,6 +124,98 @@ class HashLayout:
         return {f.name: cells[f.name] for f in self.fields}
 
 
+#: Columns of one posting in storage order: name and numpy type code (packed, little-endian).
+_POSTING_COLUMNS: tuple[tuple[str, str], ...] = (("sound", "<u4"), ("time", "<u4"), ("freq", "u1"), ("span", "u1"))
+
+
+@dataclass(frozen=True)
+class PostingLayout:
+    """How the index stores where a hash occurs: one fixed-width posting per hash.
+
+    A posting holds the sound and the anchor of the triplet that made the
+    hash, quantised to unsigned integers. The matcher reads the anchor's
+    position and the triplet's span back from those integers (a hit's speed
+    is the ratio of the sound's span to the query's), so the encoding is part
+    of what an index means and is covered by :meth:`FingerprintParams.digest`.
+    :meth:`encode` and its inverse :meth:`decode` are the only code that knows it.
+
+    Attributes
+    ----------
+    columns : tuple of (str, str)
+        Name and numpy type code of each column, in storage order; the names
+        are ``sound``, ``time``, ``freq``, ``span``, the types unsigned integers.
+    time_steps_per_frame : int
+        Resolution of ``time`` (anchor position): steps per frame.
+    freq_steps_per_bin : int
+        Resolution of ``freq`` (anchor log-frequency): steps per bin.
+    span_steps_per_frame : int
+        Resolution of ``span`` (anchor -> second target gap): steps per frame.
+        Half-frames by default: a hit's speed is a ratio of spans of a few
+        to some tens of frames, which whole frames would quantise by up to
+        one part in twice the span.
+    """
+
+    columns: tuple[tuple[str, str], ...] = _POSTING_COLUMNS
+    time_steps_per_frame: int = 1
+    freq_steps_per_bin: int = 1
+    span_steps_per_frame: int = 2
+
+    def __post_init__(self) -> None:
+        if tuple(name for name, _ in self.columns) != tuple(name for name, _ in _POSTING_COLUMNS):
+            raise ParameterError("posting columns must be sound, time, freq, span, in that order")
+        if any(np.dtype(code).kind != "u" for _, code in self.columns):
+            raise ParameterError("posting columns must be unsigned integers")
+        if min(self.time_steps_per_frame, self.freq_steps_per_bin, self.span_steps_per_frame) < 1:
+            raise ParameterError("posting resolutions must be at least one step per unit")
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy structured dtype of one posting."""
+        return np.dtype(list(self.columns))
+
+    def limit(self, column: str) -> int:
+        """Largest integer ``column`` can hold."""
+        return int(np.iinfo(self.dtype[column]).max)
+
+    def encode(self, sound_id: int, time: np.ndarray, freq: np.ndarray, span: np.ndarray) -> np.ndarray:
+        """Postings of the hashes of one sound.
+
+        Parameters
+        ----------
+        sound_id : int
+            The sound every posting points to.
+        time : np.ndarray of float, shape (n,)
+            Anchor position of each hash, frames.
+        freq : np.ndarray of float, shape (n,)
+            Anchor log-frequency of each hash, bins.
+        span : np.ndarray of float, shape (n,)
+            Anchor -> second target gap of each hash, frames.
+
+        Returns
+        -------
+        np.ndarray of ``self.dtype``, shape (n,)
+            Each value rounded to the nearest step and clipped to its column.
+        """
+        out = np.empty(len(time), dtype=self.dtype)
+        out["sound"] = sound_id
+        for column, values, steps in (
+            ("time", time, self.time_steps_per_frame),
+            ("freq", freq, self.freq_steps_per_bin),
+            ("span", span, self.span_steps_per_frame),
+        ):
+            out[column] = np.clip(np.rint(np.asarray(values) * steps), 0, self.limit(column))
+        return out
+
+    def decode(self, postings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Anchor time (frames), anchor frequency (bins) and span (frames) of
+        each posting, as float64 arrays of shape (n,); the inverse of :meth:`encode`."""
+        return (
+            postings["time"].astype(np.float64) / self.time_steps_per_frame,
+            postings["freq"].astype(np.float64) / self.freq_steps_per_bin,
+            postings["span"].astype(np.float64) / self.span_steps_per_frame,
+        )
+
+
 @dataclass(frozen=True)
 class FingerprintParams:
     """Everything that determines the fingerprints of a signal.
@@ -175,16 +269,18 @@ class FingerprintParams:
     """Triplets formed per anchor when querying (a superset of the index's)."""
 
     layout: HashLayout = field(default_factory=HashLayout)
+    posting: PostingLayout = field(default_factory=PostingLayout)
+    """How the index stores where each hash occurs."""
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.hop_length <= 0 or self.n_fft < self.win_length:
             raise ParameterError("need positive sample_rate, hop_length and n_fft >= win_length")
         if not 0 < self.fmin < self.fmax <= self.sample_rate / 2:
             raise ParameterError("need 0 < fmin < fmax <= sample_rate / 2")
-        if self.max_span * 2 > 255:
-            raise ParameterError("max_span must fit the index's half-frame span byte")
-        if self.n_bins > 255:
-            raise ParameterError("log-frequency bins must fit the index's frequency byte")
+        if self.max_span * self.posting.span_steps_per_frame > self.posting.limit("span"):
+            raise ParameterError("max_span must fit the index's span column")
+        if self.n_bins * self.posting.freq_steps_per_bin > self.posting.limit("freq"):
+            raise ParameterError("log-frequency bins must fit the index's frequency column")
 
     # Derived quantities -------------------------------------------------
     @property

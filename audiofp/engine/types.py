@@ -11,11 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: One entry of the inverted index: where a hash occurs in a sound.
-#: ``time`` is the anchor frame, ``freq`` the anchor's log-frequency bin
-#: (rounded), ``span`` the anchor -> second target gap in half-frames. Stored
-#: packed (10 bytes, little-endian) in the index; see ``audiofp.store``.
-POSTING_DTYPE = np.dtype([("sound", "<u4"), ("time", "<u4"), ("freq", "u1"), ("span", "u1")])
+from .params import PostingLayout
+
+#: One entry of the inverted index: where a hash occurs in a sound, as the
+#: default :class:`~audiofp.engine.params.PostingLayout` encodes it (anchor
+#: frame, anchor log-frequency bin, anchor -> second target gap in
+#: half-frames). Stored packed (10 bytes, little-endian) in the index; see
+#: ``audiofp.store``.
+POSTING_DTYPE = PostingLayout().dtype
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ class Fingerprint:
         Anchor -> second target gap of each hash, frames.
     duration : float
         Seconds of audio the fingerprint was computed from.
+    posting : PostingLayout
+        How the index stores these hashes' positions (the parameters' ``posting``).
     """
 
     hashes: np.ndarray
@@ -124,18 +129,19 @@ class Fingerprint:
     freq: np.ndarray
     span: np.ndarray
     duration: float
+    posting: PostingLayout
 
     def __len__(self) -> int:
         return int(self.hashes.shape[0])
 
     def postings(self, sound_id: int) -> np.ndarray:
-        """Index entries of these hashes for ``sound_id``, as ``POSTING_DTYPE``."""
-        out = np.empty(len(self), dtype=POSTING_DTYPE)
-        out["sound"] = sound_id
-        out["time"] = np.rint(self.time).astype(np.uint32)
-        out["freq"] = np.clip(np.rint(self.freq), 0, 255).astype(np.uint8)
-        out["span"] = np.clip(np.rint(self.span * 2), 0, 255).astype(np.uint8)
-        return out
+        """Index entries of these hashes for ``sound_id``.
+
+        Returns
+        -------
+        np.ndarray of ``self.posting.dtype`` (``POSTING_DTYPE`` by default), shape (n,)
+        """
+        return self.posting.encode(sound_id, self.time, self.freq, self.span)
 
 
 @dataclass(frozen=True)

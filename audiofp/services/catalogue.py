@@ -7,18 +7,18 @@ These use cases compose the engine (pure functions over arrays) with the store
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy.orm import Session
-
+from .. import store as db
 from ..config import Limits, Settings
 from ..engine import audio as audio_io
 from ..engine.fingerprint import QueryFingerprint, fingerprint_for_index, fingerprint_for_query
 from ..engine.matching import MatchSettings, find_matches, join_hits
 from ..engine.types import Audio, Match
-from ..store import Store, repository
+from ..errors import ConflictError, RetryableError
+from ..store import Session, Store
 
 Source = str | Path | bytes | BinaryIO
 
@@ -74,22 +74,31 @@ def add_sound_audio(
     The sound row and all its postings are written in ``session``: the caller's
     commit makes them visible together, and a failure leaves nothing.
     Audio whose decoded content is already known is not added again.
+
+    Raises
+    ------
+    RetryableError
+        If a concurrent transaction registered the same audio after this one
+        looked: running the use case again finds that sound.
     """
     digest = audio_io.content_digest(audio)
-    known = repository.find_sound_by_digest(session, digest)
+    known = db.find_sound_by_digest(session, digest)
     if known is not None:
         return IngestOutcome(known.id, False, known.duration_seconds, known.fingerprint_count, known.label)
     fp = fingerprint_for_index(audio, store.params)
-    record = repository.add_sound(
-        session,
-        content_digest=digest,
-        duration_seconds=audio.duration,
-        scheme=store.params.scheme,
-        fingerprint_count=len(fp),
-        label=label,
-        source_name=source_name,
-    )
-    repository.add_postings(session, store.params.scheme, fp.hashes, fp.postings(record.id))
+    try:
+        record = db.add_sound(
+            session,
+            content_digest=digest,
+            duration_seconds=audio.duration,
+            scheme=store.params.scheme,
+            fingerprint_count=len(fp),
+            label=label,
+            source_name=source_name,
+        )
+    except ConflictError as exc:
+        raise RetryableError(f"the same audio was registered concurrently as a sound: {exc}") from exc
+    db.add_postings(session, store.params.scheme, fp.hashes, fp.postings(record.id))
     return IngestOutcome(record.id, True, audio.duration, len(fp), label)
 
 
@@ -97,7 +106,7 @@ def ingest(store: Store, source: Source, *, settings: Settings, label: str | Non
     """Decode ``source`` and add it as a sound, in one transaction."""
     audio = decode(source, limits=settings.limits, sample_rate=store.params.sample_rate)
     name = Path(source).name if isinstance(source, (str, Path)) else None
-    with store.session() as session:
+    with db.transaction(store) as session:
         return add_sound_audio(session, store, audio, label=label, source_name=name)
 
 
@@ -122,16 +131,30 @@ def identify_audio(
         Search range and acceptance rule; the calibrated defaults otherwise.
     """
     started = time.perf_counter()
-    settings = match_settings or MatchSettings()
     query = fingerprint_for_query(audio, store.params)
+    result = match_fingerprint(store, query, session=session, match_settings=match_settings)
+    return replace(result, seconds=time.perf_counter() - started)
+
+
+def match_fingerprint(
+    store: Store,
+    query: QueryFingerprint,
+    *,
+    session: Session | None = None,
+    match_settings: MatchSettings | None = None,
+) -> QueryResult:
+    """Find the known sounds a query fingerprint reuses: :func:`identify_audio` without
+    fingerprinting, for a caller that matches one query more than once."""
+    started = time.perf_counter()
+    settings = match_settings or MatchSettings()
     if session is None:
-        with store.session(readonly=True) as own:
+        with db.transaction(store, readonly=True) as own:
             matches, hits, labels = _match_in(own, store, query, settings)
     else:
         matches, hits, labels = _match_in(session, store, query, settings)
     return QueryResult(
         matches=matches,
-        duration=audio.duration,
+        duration=query.duration,
         seconds=time.perf_counter() - started,
         lookups=int(query.lookups.hashes.size),
         hits=hits,
@@ -143,12 +166,12 @@ def _match_in(
     session: Session, store: Store, query: QueryFingerprint, settings: MatchSettings
 ) -> tuple[list[Match], int, dict[int, str | None]]:
     """One lookup round trip, the matching, and the labels of the matched sounds."""
-    hit_hashes, postings = repository.lookup_postings(session, store.params.scheme, query.lookups.hashes)
+    hit_hashes, postings = db.lookup_postings(session, store.params.scheme, query.lookups.hashes)
     hits = join_hits(query.triplets, query.lookups, hit_hashes, postings, settings)
     matches = find_matches(hits, store.params, settings, query_frames=query.n_frames)
     labels: dict[int, str | None] = {}
     if matches:
-        records = repository.get_sounds(session, {m.sound_id for m in matches})
+        records = db.get_sounds(session, {m.sound_id for m in matches})
         labels = {i: r.label for i, r in records.items()}
     return matches, len(hits), labels
 

@@ -1,13 +1,12 @@
-"""Readiness of the store behind the catalogue."""
+"""Readiness of the store behind the services."""
 
 from __future__ import annotations
 
-from typing import Any
+from .. import store as db
+from ..store import Store
 
-from ..store import moderation_repository as repo
 
-
-def ping(store: Any) -> None:
+def ping(store: Store) -> None:
     """Raise if the store cannot answer a query against the moderation schema."""
-    with store.session(readonly=True) as session:
-        repo.last_event_id(session)
+    with db.transaction(store, readonly=True) as session:
+        db.last_event_id(session)

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from . import catalogue
+from .. import store as db
+from ..config import Settings
+from ..engine.types import Match
 from ..errors import NotFoundError, ParameterError
-from ..store import moderation_repository as repo
-from ..store.moderation_repository import HistoryRow, RemovalRecord, UseStats
+from ..store import HistoryRow, RemovalRecord, Session, Store, UploadState
+from . import catalogue
 from .cursors import decode_cursor, encode_cursor
 from .keys import Actor, audit
-from ..config import Settings
-from .uploads import Source, decode_source, match_evidence, usable_matches
+from .links import UseStats, linked_removals, use_stats
+from .uploads import Source, decode_source, usable_matches
 
 HISTORY_CURSOR = "history"
 MAX_PAGE = 500
-STATES = ("live", "removed")
+STATES = tuple(state.value for state in UploadState)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class SoundDetails:
     duration_seconds: float
     label: str | None
     source_name: str | None
-    labels: list[str]
+    tags: list[str]
     status: str
     """``linked_to_removed_content`` or ``clear``."""
     created_at: datetime
@@ -38,6 +39,11 @@ class SoundDetails:
     last_seen: datetime | None
     stats: UseStats
     linked_removals: list[RemovalRecord]
+
+    @property
+    def labels(self) -> list[str]:
+        """The former name of ``tags`` (and still their JSON key)."""
+        return self.tags
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class HistoryPage:
 @dataclass(frozen=True)
 class HistoryFilters:
     state: str | None = None
+    """An ``UploadState`` value: only uses by uploads in that state."""
     account_id: str | None = None
     include_disputed: bool = True
     since: datetime | None = None
@@ -73,8 +80,13 @@ class AccountSound:
     uses: int
     first_used: datetime
     last_used: datetime
-    labels: list[str]
+    tags: list[str]
     linked_to_removed_content: bool
+
+    @property
+    def labels(self) -> list[str]:
+        """The former name of ``tags`` (and still their JSON key)."""
+        return self.tags
 
 
 @dataclass(frozen=True)
@@ -86,40 +98,42 @@ class SharedAccount:
 
 @dataclass(frozen=True)
 class ClipMatch:
-    evidence: dict[str, Any]
+    match: Match
     sound: SoundDetails
     history: HistoryPage
 
 
-def _details(session: Any, sound_id: int) -> SoundDetails:
-    info = repo.sound_info(session, [sound_id]).get(sound_id)
-    if info is None:
+def _details(session: Session, sound_id: int) -> SoundDetails:
+    sound = db.get_sounds(session, [sound_id]).get(sound_id)
+    if sound is None:
         raise NotFoundError(f"no sound with id {sound_id}")
-    stats = repo.sound_use_stats(session, sound_id)
-    links = repo.linked_removals(session, [sound_id])[sound_id]
+    stats = use_stats(session, sound_id)
+    links = linked_removals(session, [sound_id])[sound_id]
     return SoundDetails(
-        id=info.id,
-        duration_seconds=info.duration_seconds,
-        label=info.label,
-        source_name=info.source_name,
-        labels=repo.labels_of_sounds(session, [sound_id])[sound_id],
+        id=sound.id,
+        duration_seconds=sound.duration_seconds,
+        label=sound.label,
+        source_name=sound.source_name,
+        tags=db.tags_of_sounds(session, [sound_id])[sound_id],
         status="linked_to_removed_content" if links else "clear",
-        created_at=info.created_at,
-        first_seen=stats.first_seen or info.created_at,
+        created_at=sound.created_at,
+        first_seen=stats.first_seen or sound.created_at,
         last_seen=stats.last_seen,
         stats=stats,
         linked_removals=links,
     )
 
 
-def _history(session: Any, sound_id: int, after: int, limit: int, filters: HistoryFilters) -> HistoryPage:
-    rows = repo.sound_uses(
-        session, sound_id, after_id=after, limit=limit + 1, state=filters.state,
+def _history(session: Session, sound_id: int, after: int, limit: int, filters: HistoryFilters) -> HistoryPage:
+    rows = db.uses_of_sounds(
+        session, [sound_id], after_id=after, limit=limit + 1,
+        state=UploadState(filters.state) if filters.state is not None else None,
         account_id=filters.account_id, include_disputed=filters.include_disputed,
         since=filters.since, until=filters.until,
     )
     page, more = rows[:limit], len(rows) > limit
-    removals = repo.removals_of_uploads(session, [r.upload.id for r in page if r.upload.state == "removed"])
+    removed = [r.upload.id for r in page if r.upload.state == UploadState.REMOVED]
+    removals = {r.upload_id: r for r in db.removals_of_uploads(session, removed, include_reversed=False)}
     items = [HistoryItem(r, removals.get(r.upload.id)) for r in page]
     next_cursor = encode_cursor(HISTORY_CURSOR, page[-1].use.id) if more else None
     return HistoryPage(sound_id, items, next_cursor)
@@ -130,24 +144,32 @@ def _check_limit(limit: int) -> None:
         raise ParameterError(f"limit must be within 1..{MAX_PAGE}")
 
 
-def sound_details(store: Any, sound_id: int, *, actor: Actor) -> SoundDetails:
-    """A sound: status, labels, first seen, linked removals, use counts."""
-    with store.session() as session:
+def _account_rows(session: Session, account_id: str) -> list[db.AccountSoundRow]:
+    # Disputed uses were judged false matches: they say nothing about what an account uses.
+    rows = db.account_sounds(session, account_id, include_disputed=False)
+    if not rows:
+        raise NotFoundError(f"no uploads from account {account_id!r}")
+    return rows
+
+
+def sound_details(store: Store, sound_id: int, *, actor: Actor) -> SoundDetails:
+    """A sound: status, tags, first seen, linked removals, use counts."""
+    with db.transaction(store) as session:
         details = _details(session, sound_id)
         audit(session, actor, "sound.view", f"sound:{sound_id}")
     return details
 
 
 def sound_history(
-    store: Any, sound_id: int, *, actor: Actor, cursor: str | None = None, limit: int = 50,
+    store: Store, sound_id: int, *, actor: Actor, cursor: str | None = None, limit: int = 50,
     filters: HistoryFilters = HistoryFilters(),
 ) -> HistoryPage:
     """One page of every use of a sound, oldest first, disputed uses included and marked."""
     _check_limit(limit)
     filters.check()
     after = decode_cursor(HISTORY_CURSOR, cursor)
-    with store.session() as session:
-        if not repo.sound_info(session, [sound_id]):
+    with db.transaction(store) as session:
+        if not db.get_sounds(session, [sound_id]):
             raise NotFoundError(f"no sound with id {sound_id}")
         page = _history(session, sound_id, after, limit, filters)
         audit(session, actor, "sound.history", f"sound:{sound_id}",
@@ -155,31 +177,27 @@ def sound_history(
     return page
 
 
-def account_sounds(store: Any, account_id: str, *, actor: Actor) -> list[AccountSound]:
+def account_sounds(store: Store, account_id: str, *, actor: Actor) -> list[AccountSound]:
     """The sounds an account's uploads use, with whether each is linked to removed content."""
-    with store.session() as session:
-        rows = repo.account_sounds(session, account_id)
-        if not rows:
-            raise NotFoundError(f"no uploads from account {account_id!r}")
+    with db.transaction(store) as session:
+        rows = _account_rows(session, account_id)
         ids = [r.sound_id for r in rows]
-        links = repo.linked_removals(session, ids)
-        labels = repo.labels_of_sounds(session, ids)
+        links = linked_removals(session, ids)
+        tags = db.tags_of_sounds(session, ids)
         audit(session, actor, "account.sounds", f"account:{account_id}")
     return [
-        AccountSound(r.sound_id, r.uses, r.first_used, r.last_used, labels[r.sound_id], bool(links[r.sound_id]))
+        AccountSound(r.sound_id, r.uses, r.first_used, r.last_used, tags[r.sound_id], bool(links[r.sound_id]))
         for r in rows
     ]
 
 
-def shared_accounts(store: Any, account_id: str, *, actor: Actor) -> list[SharedAccount]:
+def shared_accounts(store: Store, account_id: str, *, actor: Actor) -> list[SharedAccount]:
     """Other accounts that use the flagged sounds (linked to removed content) this account uses."""
-    with store.session() as session:
-        rows = repo.account_sounds(session, account_id)
-        if not rows:
-            raise NotFoundError(f"no uploads from account {account_id!r}")
-        links = repo.linked_removals(session, [r.sound_id for r in rows])
+    with db.transaction(store) as session:
+        rows = _account_rows(session, account_id)
+        links = linked_removals(session, [r.sound_id for r in rows])
         flagged = [s for s, linked in links.items() if linked]
-        shared = repo.accounts_sharing_sounds(session, account_id, flagged)
+        shared = db.accounts_sharing_sounds(session, account_id, flagged, include_disputed=False)
         audit(session, actor, "account.shared", f"account:{account_id}", {"flagged_sounds": sorted(flagged)})
     by_account: dict[str, SharedAccount] = {}
     for r in shared:
@@ -190,20 +208,17 @@ def shared_accounts(store: Any, account_id: str, *, actor: Actor) -> list[Shared
 
 
 def search_by_clip(
-    store: Any, source: Source, *, settings: Settings, actor: Actor, history_limit: int = 20,
+    store: Store, source: Source, *, settings: Settings, actor: Actor, history_limit: int = 20,
 ) -> list[ClipMatch]:
     """Sounds a clip matches, each with its details and the first page of its history."""
     _check_limit(history_limit)
     audio = decode_source(store, source, settings)
-    matches = usable_matches(list(catalogue.identify_audio(store, audio, match_settings=settings.matching).matches), settings)
-    out = []
-    with store.session() as session:
-        for m in matches:
-            out.append(ClipMatch(
-                evidence={"sound_id": m.sound_id, **match_evidence(m.evidence)},
-                sound=_details(session, m.sound_id),
-                history=_history(session, m.sound_id, 0, history_limit, HistoryFilters()),
-            ))
+    matches = usable_matches(catalogue.identify_audio(store, audio, match_settings=settings.matching).matches, settings)
+    with db.transaction(store) as session:
+        out = [
+            ClipMatch(m, _details(session, m.sound_id), _history(session, m.sound_id, 0, history_limit, HistoryFilters()))
+            for m in matches
+        ]
         audit(session, actor, "search.clip", None,
               {"duration_seconds": round(audio.duration, 3), "sounds": [m.sound_id for m in matches]})
     return out

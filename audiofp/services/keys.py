@@ -13,19 +13,20 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from .. import store as db
 from ..errors import ConflictError, NotFoundError, ParameterError
-from ..store import moderation_repository as repo
-from ..store.moderation_repository import ApiKeyRecord, AuditRecord
+from ..store import ApiKeyRecord, AuditRecord, Role, Session, Store
 
-ROLES = ("pipeline", "investigator", "reviewer", "admin")
+#: The role names, as plain strings (what a command-line choice or a form offers).
+ROLES = tuple(role.value for role in Role)
 
 #: What each role may do. Reviewers are investigators who may also dispute uses
 #: and reverse removals; only pipelines (and admins) write uploads and removals.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "pipeline": frozenset({"submit", "match", "remove", "events"}),
-    "investigator": frozenset({"match", "read", "search", "events"}),
-    "reviewer": frozenset({"match", "read", "search", "events", "dispute", "reverse"}),
-    "admin": frozenset(
+    Role.PIPELINE: frozenset({"submit", "match", "remove", "events"}),
+    Role.INVESTIGATOR: frozenset({"match", "read", "search", "events"}),
+    Role.REVIEWER: frozenset({"match", "read", "search", "events", "dispute", "reverse"}),
+    Role.ADMIN: frozenset(
         {"submit", "match", "remove", "events", "read", "search", "dispute", "reverse", "keys", "config"}
     ),
 }
@@ -39,7 +40,7 @@ class Actor:
 
     key_id: int | None
     name: str
-    role: str
+    role: Role
 
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
@@ -50,7 +51,7 @@ class Actor:
 
 
 #: The operator running CLI commands (bulk ingest, key management).
-CLI_ACTOR = Actor(key_id=None, name="cli", role="admin")
+CLI_ACTOR = Actor(key_id=None, name="cli", role=Role.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_key(store: Any, *, name: str, role: str, actor: Actor = CLI_ACTOR) -> IssuedKey:
+def create_key(store: Store, *, name: str, role: str, actor: Actor = CLI_ACTOR) -> IssuedKey:
     """Issue a key with ``role``; the audit log records who issued it."""
     if role not in ROLES:
         raise ParameterError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
@@ -73,50 +74,52 @@ def create_key(store: Any, *, name: str, role: str, actor: Actor = CLI_ACTOR) ->
     if not name or len(name) > 255:
         raise ParameterError("key name must be 1-255 characters")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    with store.session() as session:
-        record = repo.insert_api_key(session, name=name, role=role, key_hash=hash_key(secret), prefix=secret[:12])
-        repo.insert_audit(
-            session, key_id=actor.key_id, actor=actor.label, action="key.create",
-            target=f"key:{record.id}", detail={"name": name, "role": role},
-        )
+    with db.transaction(store) as session:
+        record = db.insert_api_key(session, name=name, role=Role(role), key_hash=hash_key(secret),
+                                   prefix=secret[:12])
+        audit(session, actor, "key.create", f"key:{record.id}", {"name": name, "role": role})
     return IssuedKey(secret=secret, record=record)
 
 
-def authenticate(store: Any, secret: str) -> Actor | None:
+def authenticate(store: Store, secret: str) -> Actor | None:
     """The actor a presented key stands for, or None if unknown or revoked."""
     if not secret or len(secret) > 200:
         return None
-    with store.session(readonly=True) as session:
-        record = repo.find_api_key(session, hash_key(secret))
+    with db.transaction(store, readonly=True) as session:
+        record = db.find_api_key(session, hash_key(secret))
     if record is None or record.revoked_at is not None:
         return None
     return Actor(key_id=record.id, name=record.name, role=record.role)
 
 
-def list_keys(store: Any) -> list[ApiKeyRecord]:
-    with store.session(readonly=True) as session:
-        return repo.list_api_keys(session)
+def list_keys(store: Store) -> list[ApiKeyRecord]:
+    """Every key, revoked ones included, in id order."""
+    with db.transaction(store, readonly=True) as session:
+        return db.list_api_keys(session)
 
 
-def revoke_key(store: Any, key_id: int, *, actor: Actor = CLI_ACTOR) -> ApiKeyRecord:
-    with store.session() as session:
+def revoke_key(store: Store, key_id: int, *, actor: Actor = CLI_ACTOR) -> ApiKeyRecord:
+    """Revoke a key; requests made with it are refused from now on."""
+    with db.transaction(store) as session:
         # Key ids are 32-bit; a larger number cannot name a key (and would overflow the query).
-        record = repo.get_api_key(session, key_id) if 0 < key_id < 2**31 else None
+        record = db.get_api_key(session, key_id) if 0 < key_id < 2**31 else None
         if record is None:
             raise NotFoundError(f"no API key with id {key_id}")
         if record.revoked_at is not None:
             raise ConflictError(f"API key {key_id} is already revoked")
-        repo.revoke_api_key(session, key_id)
-        repo.insert_audit(session, key_id=actor.key_id, actor=actor.label, action="key.revoke",
-                          target=f"key:{key_id}", detail=None)
-        return repo.get_api_key(session, key_id)  # type: ignore[return-value]
+        db.revoke_api_key(session, key_id)
+        audit(session, actor, "key.revoke", f"key:{key_id}")
+        revoked = db.get_api_key(session, key_id)
+        assert revoked is not None  # read in this very transaction
+        return revoked
 
 
-def audit(session: Any, actor: Actor, action: str, target: str | None, detail: dict[str, Any] | None = None) -> None:
+def audit(session: Session, actor: Actor, action: str, target: str | None, detail: dict[str, Any] | None = None) -> None:
     """Write one audit entry in the caller's transaction."""
-    repo.insert_audit(session, key_id=actor.key_id, actor=actor.label, action=action, target=target, detail=detail)
+    db.insert_audit(session, key_id=actor.key_id, actor=actor.label, action=action, target=target, detail=detail)
 
 
-def audit_log(store: Any, *, after_id: int = 0, limit: int = 100, action: str | None = None) -> list[AuditRecord]:
-    with store.session(readonly=True) as session:
-        return repo.audit_entries(session, after_id=after_id, limit=limit, action=action)
+def audit_log(store: Store, *, after_id: int = 0, limit: int = 100, action: str | None = None) -> list[AuditRecord]:
+    """Audit entries after ``after_id``, oldest first; ``action`` keeps only that action."""
+    with db.transaction(store, readonly=True) as session:
+        return db.audit_entries(session, after_id=after_id, limit=limit, action=action)

@@ -9,25 +9,31 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
-
-from . import catalogue
-from ..errors import ParameterError
-from ..store import moderation_repository as repo
-from ..store.moderation_repository import RemovalRecord
-from ..engine.types import Audio, Evidence, Match
+from .. import store as db
 from ..config import Settings
+from ..engine.fingerprint import QueryFingerprint, fingerprint_for_query
+from ..engine.types import Audio, Evidence, Match
+from ..errors import ConflictError, ParameterError, RetryableError
+from ..store import Session, Store, UploadState, UseKind
+from . import catalogue
+from .documents import match_evidence, verdict_doc, verdict_upload_doc
+from .links import linked_removals
 
 #: Attempts at recording an upload when a concurrent writer wins a race
 #: (the same new sound registered at once, a deadlock on shared index rows).
-_RECORD_ATTEMPTS = 4
+RECORD_ATTEMPTS = 4
 
 Source = bytes | BinaryIO
+
+__all__ = [
+    "RECORD_ATTEMPTS", "Source", "Submission", "build_verdict", "decode_source", "dry_run_match",
+    "match_evidence", "submit_upload", "usable_matches",
+]
 
 
 @dataclass(frozen=True)
@@ -45,33 +51,7 @@ class Submission:
     """Milliseconds spent decoding, matching and recording (empty for a replay)."""
 
 
-def removal_doc(r: RemovalRecord) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "content_id": r.content_id,
-        "account_id": r.account_id,
-        "sound_id": r.sound_id,
-        "policy_label": r.policy_label,
-        "reason": r.reason,
-        "removed_at": r.removed_at.isoformat(),
-    }
-
-
-def match_evidence(e: Evidence) -> dict[str, float]:
-    return {
-        "query_start": round(float(e.query_start), 3),
-        "query_end": round(float(e.query_end), 3),
-        "sound_start": round(float(e.sound_start), 3),
-        "sound_end": round(float(e.sound_end), 3),
-        "speed": round(float(e.speed), 4),
-        "pitch_semitones": round(float(e.pitch_semitones), 3),
-        "landmarks": int(e.anchors),
-        "score": round(float(e.score), 4),
-        "confidence": float(e.confidence),
-    }
-
-
-def usable_matches(matches: list[Match], settings: Settings) -> list[Match]:
+def usable_matches(matches: Iterable[Match], settings: Settings) -> list[Match]:
     """Matches confident enough to count, one per sound (the best scoring)."""
     best: dict[int, Match] = {}
     for m in matches:
@@ -91,58 +71,47 @@ def build_verdict(
     upload: dict[str, Any] | None = None,
     original_sound_id: int | None = None,
 ) -> dict[str, Any]:
-    """The verdict document for ``matches`` given the current links to removals."""
+    """The verdict document for ``matches`` given the current links to removed content.
+
+    The recommended action follows the most confident match among the sounds
+    that are linked; sounds that are not linked do not count against an upload.
+    """
     sound_ids = [m.sound_id for m in matches]
-    links = repo.linked_removals(session, sound_ids)
-    labels = repo.labels_of_sounds(session, sound_ids)
-    sounds = []
-    removals: dict[int, dict[str, Any]] = {}
-    linked_confidences = []
-    for m in matches:
-        linked = links.get(m.sound_id, [])
-        for r in linked:
-            removals.setdefault(r.id, removal_doc(r))
-        if linked:
-            linked_confidences.append(float(m.confidence))
-        sounds.append(
-            {
-                "sound_id": m.sound_id,
-                "use_id": (use_ids or {}).get(m.sound_id),
-                **match_evidence(m.evidence),
-                "labels": labels.get(m.sound_id, []),
-                "linked_to_removed_content": bool(linked),
-                "removal_ids": [r.id for r in linked],
-            }
-        )
-    return {
-        "upload": upload,
-        "recorded": upload is not None,
-        "action": settings.moderation.action(linked_confidences),
-        "linked_to_removed_content": bool(linked_confidences),
-        "sounds": sounds,
-        "removals": sorted(removals.values(), key=lambda d: d["id"]),
-        "original_sound_id": original_sound_id,
-    }
+    links = linked_removals(session, sound_ids)
+    linked_confidences = [float(m.confidence) for m in matches if links.get(m.sound_id)]
+    return verdict_doc(
+        matches,
+        links=links,
+        tags=db.tags_of_sounds(session, sound_ids),
+        action=settings.moderation.action(linked_confidences),
+        use_ids=use_ids,
+        upload=upload,
+        original_sound_id=original_sound_id,
+    )
 
 
-def decode_source(store: Any, source: Source, settings: Settings) -> Audio:
+def decode_source(store: Store, source: Source, settings: Settings) -> Audio:
     """Decode an upload at the index's analysis rate within the configured limits
     (size, duration, wall-clock time)."""
     return catalogue.decode(source, limits=settings.limits, sample_rate=store.params.sample_rate)
 
 
-def dry_run_match(store: Any, source: Source, *, settings: Settings) -> dict[str, Any]:
+def _matches(store: Store, query: QueryFingerprint, settings: Settings, session: Session | None = None) -> list[Match]:
+    result = catalogue.match_fingerprint(store, query, session=session, match_settings=settings.matching)
+    return usable_matches(result.matches, settings)
+
+
+def dry_run_match(store: Store, source: Source, *, settings: Settings) -> dict[str, Any]:
     """The verdict an upload would get now, recording nothing."""
     audio = decode_source(store, source, settings)
-    result = catalogue.identify_audio(store, audio, match_settings=settings.matching)
-    matches = usable_matches(list(result.matches), settings)
-    with store.session(readonly=True) as session:
+    matches = _matches(store, fingerprint_for_query(audio, store.params), settings)
+    with db.transaction(store, readonly=True) as session:
         return build_verdict(session, matches, settings)
 
 
-def _replay(store: Any, content_id: str, idempotency_key: str | None) -> Submission | None:
-    with store.session(readonly=True) as session:
-        found = repo.find_upload(session, content_id=content_id, idempotency_key=idempotency_key)
+def _replay(store: Store, content_id: str, idempotency_key: str | None) -> Submission | None:
+    with db.transaction(store, readonly=True) as session:
+        found = db.find_upload(session, content_id=content_id, idempotency_key=idempotency_key)
     if found is None or not found.verdict_json:
         return None
     return Submission(verdict=json.loads(found.verdict_json), body=found.verdict_json, created=False)
@@ -158,8 +127,21 @@ def _check_fields(content_id: str, account_id: str, uploaded_at: datetime, idemp
         raise ParameterError("Idempotency-Key must be 1-255 characters")
 
 
+@dataclass(frozen=True)
+class _Upload:
+    """What a submission records, gathered once and reused by every attempt."""
+
+    content_id: str
+    account_id: str
+    uploaded_at: datetime
+    metadata: dict[str, Any] | None
+    idempotency_key: str | None
+    audio: Audio
+    query: QueryFingerprint
+
+
 def submit_upload(
-    store: Any,
+    store: Store,
     source: Source,
     *,
     content_id: str,
@@ -172,7 +154,15 @@ def submit_upload(
     """Fingerprint an upload, record its uses (or its new sound), return the verdict.
 
     A content id or idempotency key seen before returns the stored verdict
-    without decoding or recording anything.
+    without decoding or recording anything; so does one recorded by a
+    concurrent submission while this one was matching.
+
+    Raises
+    ------
+    RetryableError
+        If concurrent writers won every one of ``RECORD_ATTEMPTS`` races.
+    ConflictError
+        If the content id or key is taken but its verdict cannot be read back.
     """
     _check_fields(content_id, account_id, uploaded_at, idempotency_key)
     replay = _replay(store, content_id, idempotency_key)
@@ -181,87 +171,78 @@ def submit_upload(
 
     started = time.perf_counter()
     audio = decode_source(store, source, settings)
+    upload = _Upload(content_id, account_id, uploaded_at, metadata, idempotency_key,
+                     audio, fingerprint_for_query(audio, store.params))
     decoded = time.perf_counter()
-    matches = usable_matches(list(catalogue.identify_audio(store, audio, match_settings=settings.matching).matches), settings)
+    matches = _matches(store, upload.query, settings)
     matched = time.perf_counter()
-    for attempt in range(_RECORD_ATTEMPTS):
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
         try:
-            submission = _record(
-                store, audio, matches, settings,
-                content_id=content_id, account_id=account_id, uploaded_at=uploaded_at,
-                metadata=metadata, idempotency_key=idempotency_key,
-            )
-            timings = {"decode": decoded - started, "match": matched - decoded,
-                       "record": time.perf_counter() - matched}
-            return replace(submission, timings={k: round(v * 1000, 2) for k, v in timings.items()})
-        except (IntegrityError, OperationalError):
-            # Either the same upload was recorded meanwhile (answer with it) or
-            # a concurrent writer won a race on a shared row (try again).
+            submission = _record(store, upload, matches, settings)
+        except ConflictError:
+            # The same upload was recorded meanwhile: answer with its verdict.
             replay = _replay(store, content_id, idempotency_key)
-            if replay is not None:
-                return replay
-            if attempt == _RECORD_ATTEMPTS - 1:
+            if replay is None:
                 raise
-            matches = usable_matches(list(catalogue.identify_audio(store, audio, match_settings=settings.matching).matches), settings)
-    raise AssertionError("unreachable")
+            return replay
+        except RetryableError:
+            if attempt == RECORD_ATTEMPTS:
+                raise
+            # The winner may have registered a sound this upload reuses: match
+            # again (the lookup only; the audio is decoded and fingerprinted once).
+            matches = _matches(store, upload.query, settings)
+            continue
+        timings = {"decode": decoded - started, "match": matched - decoded, "record": time.perf_counter() - matched}
+        return replace(submission, timings={k: round(v * 1000, 2) for k, v in timings.items()})
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _record(
-    store: Any,
-    audio: Audio,
-    matches: list[Match],
-    settings: Settings,
-    *,
-    content_id: str,
-    account_id: str,
-    uploaded_at: datetime,
-    metadata: dict[str, Any] | None,
-    idempotency_key: str | None,
-) -> Submission:
-    with store.session() as session:
-        upload_id = repo.insert_upload(
-            session, content_id=content_id, account_id=account_id, uploaded_at=uploaded_at,
-            metadata=metadata, duration_seconds=audio.duration, idempotency_key=idempotency_key,
+def _identity_evidence(audio: Audio, anchors: int) -> Evidence:
+    """The whole upload is the sound (or, for a byte-identical copy, the same
+    decoded audio): an identity alignment over its full length."""
+    whole = round(audio.duration, 3)
+    return Evidence(
+        query_start=0.0, query_end=whole, sound_start=0.0, sound_end=whole,
+        speed=1.0, pitch_semitones=0.0, anchors=anchors, score=0.0, confidence=1.0,
+    )
+
+
+def _record(store: Store, upload: _Upload, matches: list[Match], settings: Settings) -> Submission:
+    with db.transaction(store) as session:
+        upload_id = db.insert_upload(
+            session, content_id=upload.content_id, account_id=upload.account_id, uploaded_at=upload.uploaded_at,
+            metadata=upload.metadata, duration_seconds=upload.audio.duration, idempotency_key=upload.idempotency_key,
         )
         original_sound_id = None
         if not matches:
             # Register the upload's audio as a new sound, unless a concurrent
             # upload of the same recording registered it since we looked.
-            repo.lock_sound_registration(session)
-            matches = usable_matches(list(catalogue.identify_audio(store, audio, session=session, match_settings=settings.matching).matches), settings)
+            db.lock_sound_registration(session)
+            matches = _matches(store, upload.query, settings, session)
         if not matches:
-            outcome = catalogue.add_sound_audio(session, store, audio, source_name=content_id)
+            outcome = catalogue.add_sound_audio(session, store, upload.audio, source_name=upload.content_id)
             original_sound_id = outcome.sound_id if outcome.created else None
-            # The whole upload is the sound (or, for a byte-identical copy, the
-            # same decoded audio): an identity alignment over its full length.
-            whole = Evidence(
-                query_start=0.0, query_end=round(audio.duration, 3),
-                sound_start=0.0, sound_end=round(audio.duration, 3),
-                speed=1.0, pitch_semitones=0.0, anchors=int(outcome.fingerprints),
-                score=0.0, confidence=1.0,
-            )
-            use_id = repo.insert_use(
+            use_id = db.insert_use(
                 session, upload_id=upload_id, sound_id=outcome.sound_id,
-                kind="original" if outcome.created else "reuse", evidence=whole,
+                kind=UseKind.ORIGINAL if outcome.created else UseKind.REUSE,
+                evidence=_identity_evidence(upload.audio, int(outcome.fingerprints)),
             )
             use_ids = {outcome.sound_id: use_id}
         else:
             use_ids = {
-                m.sound_id: repo.insert_use(session, upload_id=upload_id, sound_id=m.sound_id, kind="reuse", evidence=m.evidence)
+                m.sound_id: db.insert_use(
+                    session, upload_id=upload_id, sound_id=m.sound_id, kind=UseKind.REUSE, evidence=m.evidence
+                )
                 for m in matches
             }
-        repo.lock_links(session, exclusive=False)
-        upload_doc = {
-            "id": upload_id,
-            "content_id": content_id,
-            "account_id": account_id,
-            "uploaded_at": uploaded_at.isoformat(),
-            "duration_seconds": round(audio.duration, 3),
-            "state": "live",
-        }
+        db.lock_links(session, exclusive=False)
+        upload_doc = verdict_upload_doc(
+            upload_id=upload_id, content_id=upload.content_id, account_id=upload.account_id,
+            uploaded_at=upload.uploaded_at, duration_seconds=upload.audio.duration, state=UploadState.LIVE,
+        )
         verdict = build_verdict(
             session, matches, settings, use_ids=use_ids, upload=upload_doc, original_sound_id=original_sound_id
         )
         body = json.dumps(verdict, sort_keys=True)
-        repo.set_upload_verdict(session, upload_id, body, original_sound_id)
+        db.set_upload_verdict(session, upload_id, body, original_sound_id)
     return Submission(verdict=verdict, body=body, created=True)

@@ -9,7 +9,6 @@ code's fingerprint parameters, so a worker never writes incompatible hashes.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,16 +131,26 @@ def _sqlite_on_begin(connection: Connection) -> None:
 
 # --------------------------------------------------------------------------- migrations
 def migrations_path() -> Path:
-    """The folder of the Alembic scripts, whether installed or in a source tree."""
-    spec = importlib.util.find_spec("migrations")
-    if spec is not None and spec.origin is not None:
-        candidate = Path(spec.origin).parent
-        if (candidate / "env.py").is_file() and (candidate / "versions").is_dir():
-            return candidate
+    """The folder of audiofp's Alembic scripts, whether installed or in a source tree.
+
+    The ``migrations`` package is installed next to ``audiofp`` (and sits
+    beside it in a source tree or an editable install), so it is found from
+    this file's location. It is never looked up by the top-level name
+    ``migrations`` (nor through package metadata, which the working directory
+    can shadow too): with ``python -m`` the working directory is on
+    ``sys.path``, and another project's ``migrations`` package there would
+    run its scripts against our database.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the installation lacks audiofp's migrations.
+    """
     candidate = Path(__file__).resolve().parents[2] / "migrations"
-    if (candidate / "env.py").is_file():
+    # Our first revision as well as an env.py: a stray folder of that name is not taken.
+    if all((candidate / name).is_file() for name in ("env.py", "versions/0001_core.py")):
         return candidate
-    raise FileNotFoundError("the audiofp migrations folder is missing from this installation")
+    raise FileNotFoundError(f"the audiofp migrations folder is missing from this installation (looked in {candidate})")
 
 
 def alembic_config(url: str | URL | None = None) -> Config:

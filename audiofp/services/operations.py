@@ -1,0 +1,103 @@
+"""Operator use cases: open a store, list the sounds, size the index, migrate, seed.
+
+What an operator does at the command line (``audiofp sounds``, ``audiofp db ...``,
+``audiofp link``, the migration before ``audiofp serve``) rather than what a
+pipeline or an investigator does. They live here, in the one use-case layer,
+so that neither the CLI nor the API reaches past the services into the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from ..store import Store, current_revision, index_stats, list_sounds, upgrade
+from .keys import CLI_ACTOR, Actor
+from .removals import label_sounds, link_sounds_to_removal
+
+if TYPE_CHECKING:  # record types only; the functions above are the store's stable surface
+    from ..store import IndexStats, SoundRecord
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open the store at ``url``, creating and migrating its schema unless ``migrate`` is False.
+
+    Raises
+    ------
+    ParameterError
+        If ``url`` names no supported backend.
+    IndexMismatchError
+        If the index was built with other fingerprint parameters, or its schema by newer code.
+    """
+    return Store.open(url, migrate=migrate)
+
+
+def prepare_store(url: str) -> None:
+    """Create or migrate the store at ``url`` and check it, then close it again.
+
+    Run once before starting API workers, so that they do not race to migrate
+    at their first request, and so that a wrong store fails the start, not a request.
+    """
+    open_store(url).dispose()
+
+
+def list_sounds_page(store: Store, *, after_id: int = 0, limit: int = 100,
+                     label: str | None = None) -> list[SoundRecord]:
+    """One page of the known sounds in id order, after ``after_id`` (pass the last id of a page for the next)."""
+    with store.session(readonly=True) as session:
+        return list_sounds(session, after_id=after_id, limit=limit, label=label)
+
+
+def get_index_stats(store: Store) -> IndexStats:
+    """Sounds, hours of audio, fingerprints and bytes on disk of the index (scans it: an operator query)."""
+    with store.session(readonly=True) as session:
+        return index_stats(session)
+
+
+def upgrade_schema(url: str, revision: str = "head") -> str | None:
+    """Bring the schema at ``url`` to ``revision``; returns the revision it is at afterwards."""
+    upgrade(url, revision)
+    return current_revision(url)
+
+
+def schema_revision(url: str) -> str | None:
+    """The schema revision of the store at ``url``; None for an empty database."""
+    return current_revision(url)
+
+
+def seed_sounds(store: Store, sound_ids: Sequence[int], *, tags: Iterable[str] = (),
+                removal_label: str | None = None, removal_reason: str | None = None,
+                actor: Actor = CLI_ACTOR) -> int:
+    """Label known sounds and, with ``removal_label``, link them to removed content.
+
+    For operators seeding the system from an archive of removed content.
+    Returns how many live uploads use the newly linked sounds (0 without
+    ``removal_label``).
+    """
+    ids, labels = list(sound_ids), list(tags)
+    if not ids:
+        return 0
+    if removal_label:
+        outcomes = link_sounds_to_removal(store, ids, policy_label=removal_label, reason=removal_reason,
+                                          labels=labels, actor=actor)
+        return sum(o.affected_live_uploads for o in outcomes)
+    if labels:
+        label_sounds(store, ids, labels, actor=actor)
+    return 0
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``: safe to print or log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user_info, _, host = parts.netloc.rpartition("@")
+    user = user_info.partition(":")[0]
+    return url.replace(parts.netloc, f"{user}:***@{host}", 1)
+
+
+__all__ = [
+    "Store", "get_index_stats", "list_sounds_page", "open_store", "prepare_store", "redacted_url", "schema_revision",
+    "seed_sounds", "upgrade_schema",
+]

@@ -1,0 +1,108 @@
+"""Recording an upload under races: lost races are retried, a duplicate gets the first verdict.
+
+The services see only audiofp's errors: ``RetryableError`` means record again
+(matching again, but never decoding again), ``ConflictError`` on the content id
+means another submission of the same upload won, whose verdict is the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from audiofp import store as db
+from audiofp.errors import RetryableError
+from audiofp.services import Settings, submit_upload
+from audiofp.services import catalogue, uploads
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+SETTINGS = Settings()
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts of decodes and query fingerprints made by the upload service."""
+    counts = {"decode": 0, "fingerprint": 0}
+    real_decode, real_fingerprint = catalogue.decode, uploads.fingerprint_for_query
+
+    def decode(*args, **kwargs):
+        counts["decode"] += 1
+        return real_decode(*args, **kwargs)
+
+    def fingerprint(*args, **kwargs):
+        counts["fingerprint"] += 1
+        return real_fingerprint(*args, **kwargs)
+
+    monkeypatch.setattr(catalogue, "decode", decode)
+    monkeypatch.setattr(uploads, "fingerprint_for_query", fingerprint)
+    return counts
+
+
+def _submit(store, content_id="c-1"):
+    return submit_upload(store, (SAMPLES / "chant.ogg").read_bytes(), content_id=content_id, account_id="acct",
+                         uploaded_at=NOW, settings=SETTINGS)
+
+
+def _uses(store) -> int:
+    """Uses recorded of the first sounds: one per recorded upload of the chant."""
+    with store.session(readonly=True) as session:
+        return len(db.uses_of_sounds(session, range(1, 10), include_disputed=True))
+
+
+def test_a_lost_race_is_recorded_again_without_decoding_again(store, calls, monkeypatch):
+    real_insert = db.insert_upload
+    attempts = []
+
+    def loses_twice(*args, **kwargs):
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise RetryableError("deadlock detected")
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(db, "insert_upload", loses_twice)
+    submission = _submit(store)
+    assert submission.created and submission.verdict["recorded"]
+    assert submission.verdict["original_sound_id"] is not None
+    assert len(attempts) == 3
+    assert calls == {"decode": 1, "fingerprint": 1}
+    assert _uses(store) == 1
+
+
+def test_races_lost_every_time_give_up_after_the_attempts_and_record_nothing(store, calls, monkeypatch):
+    attempts = []
+
+    def always_loses(*args, **kwargs):
+        attempts.append(1)
+        raise RetryableError("deadlock detected")
+
+    monkeypatch.setattr(db, "insert_upload", always_loses)
+    with pytest.raises(RetryableError):
+        _submit(store)
+    assert len(attempts) == uploads.RECORD_ATTEMPTS
+    assert calls["decode"] == 1
+    with store.session(readonly=True) as session:
+        assert db.find_upload(session, content_id="c-1") is None
+        assert db.get_sounds(session, range(1, 10)) == {}
+
+
+def test_a_duplicate_recorded_while_this_one_decoded_answers_with_the_first_verdict(store, monkeypatch):
+    real_decode = catalogue.decode
+    first: dict = {}
+
+    def decode_while_a_retry_lands(*args, **kwargs):
+        audio = real_decode(*args, **kwargs)
+        if not first:  # the same upload, sent again by a retrying client, wins the race
+            first["started"] = True  # this nested submission decodes too: only once
+            first["submission"] = _submit(store)
+        return audio
+
+    monkeypatch.setattr(catalogue, "decode", decode_while_a_retry_lands)
+    late = _submit(store)
+    winner = first["submission"]
+    assert winner.created and not late.created
+    assert late.body == winner.body and late.verdict == json.loads(winner.body)
+    assert _uses(store) == 1
