@@ -15,10 +15,6 @@ import threading
 
 from flask import Flask, current_app
 
-# Until the store raises only our errors (StoreUnavailableError), an unreachable
-# database also shows up as SQLAlchemy's or the OS's error.
-from sqlalchemy.exc import SQLAlchemyError
-
 from audiofp.config import Settings
 from audiofp.errors import RetryableError, StoreUnavailableError
 from audiofp.services.operations import Store, open_store
@@ -27,7 +23,7 @@ from .errors import StoreUnavailable
 
 #: Failures to open the store that may go away by themselves: the database is down
 #: or busy. Anything else (IndexMismatchError, ParameterError) needs an operator.
-TRANSIENT_OPEN_ERRORS = (StoreUnavailableError, RetryableError, SQLAlchemyError, OSError)
+TRANSIENT_OPEN_ERRORS = (StoreUnavailableError, RetryableError)
 
 
 class Services:

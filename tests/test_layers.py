@@ -158,5 +158,5 @@ def test_upward_imports_in_every_spelling_are_reported():
 
 
 def test_the_api_may_not_reach_into_the_store():
-    names = imported_modules("from audiofp.store.repository import get_sound\nfrom audiofp.services import ping\n", "api.fake")
-    assert api_violations({"api.fake": names}) == ["api.fake -> audiofp.store.repository"]
+    names = imported_modules("from audiofp.store.sounds import get_sound\nfrom audiofp.services import ping\n", "api.fake")
+    assert api_violations({"api.fake": names}) == ["api.fake -> audiofp.store.sounds"]

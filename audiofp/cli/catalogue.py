@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .. import services
 from ..engine.types import Match
 from ..services.operations import list_sounds_page, seed_sounds
-from ..services.uploads import match_evidence
+from ..services.documents import match_evidence
 from .app import Context, main, pass_context
 from .errors import EXIT_PARTIAL, KNOWN_ERRORS, fail, is_input_error
 from .seed import seed_options

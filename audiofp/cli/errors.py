@@ -18,10 +18,6 @@ from typing import NoReturn
 
 import click
 
-# The store still lets SQLAlchemy's errors out; this module is the one place of
-# the CLI that names them, until the store raises only ours.
-from sqlalchemy.exc import SQLAlchemyError
-
 from ..errors import (
     AudioFPError,
     BadAudioError,
@@ -55,7 +51,6 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     # The database is unreachable, or another writer won a race: run the command again later.
     (StoreUnavailableError, EXIT_STORE),
     (RetryableError, EXIT_STORE),
-    (SQLAlchemyError, EXIT_STORE),
     # Any other error of ours comes from the state of the store, not from one input.
     (AudioFPError, EXIT_STORE),
 )

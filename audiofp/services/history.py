@@ -40,11 +40,6 @@ class SoundDetails:
     stats: UseStats
     linked_removals: list[RemovalRecord]
 
-    @property
-    def labels(self) -> list[str]:
-        """The former name of ``tags`` (and still their JSON key)."""
-        return self.tags
-
 
 @dataclass(frozen=True)
 class HistoryItem:
@@ -82,11 +77,6 @@ class AccountSound:
     last_used: datetime
     tags: list[str]
     linked_to_removed_content: bool
-
-    @property
-    def labels(self) -> list[str]:
-        """The former name of ``tags`` (and still their JSON key)."""
-        return self.tags
 
 
 @dataclass(frozen=True)

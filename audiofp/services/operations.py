@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from ..store import Store, current_revision, index_stats, list_sounds, upgrade
 from .keys import CLI_ACTOR, Actor
-from .removals import label_sounds, link_sounds_to_removal
+from .removals import link_sounds_to_removal, tag_sounds
 
 if TYPE_CHECKING:  # record types only; the functions above are the store's stable surface
     from ..store import IndexStats, SoundRecord
@@ -69,21 +69,21 @@ def schema_revision(url: str) -> str | None:
 def seed_sounds(store: Store, sound_ids: Sequence[int], *, tags: Iterable[str] = (),
                 removal_label: str | None = None, removal_reason: str | None = None,
                 actor: Actor = CLI_ACTOR) -> int:
-    """Label known sounds and, with ``removal_label``, link them to removed content.
+    """Tag known sounds and, with ``removal_label``, link them to removed content.
 
     For operators seeding the system from an archive of removed content.
     Returns how many live uploads use the newly linked sounds (0 without
     ``removal_label``).
     """
-    ids, labels = list(sound_ids), list(tags)
+    ids, tag_list = list(sound_ids), list(tags)
     if not ids:
         return 0
     if removal_label:
         outcomes = link_sounds_to_removal(store, ids, policy_label=removal_label, reason=removal_reason,
-                                          labels=labels, actor=actor)
+                                          tags=tag_list, actor=actor)
         return sum(o.affected_live_uploads for o in outcomes)
-    if labels:
-        label_sounds(store, ids, labels, actor=actor)
+    if tag_list:
+        tag_sounds(store, ids, tag_list, actor=actor)
     return 0
 
 

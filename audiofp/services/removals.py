@@ -117,16 +117,16 @@ def record_removal(
 
 def link_sounds_to_removal(
     store: Store, sound_ids: Sequence[int], *, policy_label: str, reason: str | None = None,
-    tags: Sequence[str] = (), labels: Sequence[str] | None = None, actor: Actor,
+    tags: Sequence[str] = (), actor: Actor,
 ) -> list[RemovalOutcome]:
     """Link known sounds directly to removed content (operators seeding from an archive).
 
-    ``tags`` are attached to every sound first (``labels`` is their former name,
-    still accepted). Any unknown sound id fails the whole call before anything is written.
+    ``tags`` are attached to every sound first. Any unknown sound id fails the
+    whole call before anything is written.
     """
     _check_text("policy_label", policy_label, required=True, max_len=255)
     _check_text("reason", reason, required=False)
-    tags = _check_tags([*tags, *(labels or ())])
+    tags = _check_tags(tags)
     outcomes = []
     with db.transaction(store) as session:
         db.lock_links(session, exclusive=True)
@@ -150,9 +150,6 @@ def tag_sounds(store: Store, sound_ids: Sequence[int], tags: Sequence[str], *, a
             db.add_sound_tags(session, sound_id, tags)
         audit(session, actor, "sound.label", None, {"sounds": list(sound_ids), "labels": tags})
 
-
-#: The former name of :func:`tag_sounds`, still imported by the command line.
-label_sounds = tag_sounds
 
 
 def reverse_removal(store: Store, removal_id: int, *, reason: str | None, actor: Actor) -> RemovalOutcome:

@@ -21,7 +21,7 @@ from ..engine.types import Audio, Evidence, Match
 from ..errors import ConflictError, ParameterError, RetryableError
 from ..store import Session, Store, UploadState, UseKind
 from . import catalogue
-from .documents import match_evidence, verdict_doc, verdict_upload_doc
+from .documents import verdict_doc, verdict_upload_doc
 from .links import linked_removals
 
 #: Attempts at recording an upload when a concurrent writer wins a race
@@ -32,7 +32,7 @@ Source = bytes | BinaryIO
 
 __all__ = [
     "RECORD_ATTEMPTS", "Source", "Submission", "build_verdict", "decode_source", "dry_run_match",
-    "match_evidence", "submit_upload", "usable_matches",
+    "submit_upload", "usable_matches",
 ]
 
 

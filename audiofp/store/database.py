@@ -24,8 +24,9 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from ..errors import IndexMismatchError, ParameterError
+from ..errors import IndexMismatchError, ParameterError, StoreUnavailableError
 from ..engine.params import DEFAULT_PARAMS, FingerprintParams
+from .translate import DATABASE_ERRORS, classify
 
 #: Seconds a SQLite connection waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
@@ -36,6 +37,28 @@ SQLITE_MMAP_BYTES = 1 << 30
 #: Key of the advisory lock that serialises concurrent migrations on PostgreSQL
 #: (an arbitrary constant: "audiofp" in ASCII, fits a signed 64-bit integer).
 _PG_MIGRATION_LOCK = 0x617564696F6670
+
+
+@contextmanager
+def _our_errors(what: str, *, files: bool = True) -> Iterator[None]:
+    """Raise audiofp's errors for database and file-system failures inside the block.
+
+    Opening, migrating and running transactions happen outside the store's
+    query functions (which :func:`audiofp.store.translate.translated` wraps), so
+    they classify failures here: an unreachable server or an uncreatable SQLite
+    folder is ``StoreUnavailableError``; a lost race ``RetryableError``.
+    """
+    try:
+        yield
+    except DATABASE_ERRORS as error:
+        ours = classify(error)
+        if ours is None:
+            raise
+        raise ours from error
+    except OSError as error:
+        if not files:
+            raise
+        raise StoreUnavailableError(f"cannot {what}: {error.strerror or error}") from error
 
 
 def params_meta_key(scheme: int) -> str:
@@ -212,23 +235,25 @@ def upgrade(url: str, revision: str = "head") -> None:
     """
     if revision not in ("head", "heads") and not known_revision(revision):
         raise ParameterError(f"unknown schema revision {revision!r}; known heads: {', '.join(head_revisions())}")
-    engine = create_store_engine(url)
-    try:
-        with engine.connect() as connection:
-            _refuse_unknown_schema(_revision_of(connection))
-        _run_upgrade(engine, revision)
-    finally:
-        engine.dispose()
+    with _our_errors("open the database"):
+        engine = create_store_engine(url)
+        try:
+            with engine.connect() as connection:
+                _refuse_unknown_schema(_revision_of(connection))
+            _run_upgrade(engine, revision)
+        finally:
+            engine.dispose()
 
 
 def current_revision(url: str) -> str | None:
     """The Alembic revision of the schema at ``url``; None for an empty database."""
-    engine = create_store_engine(url)
-    try:
-        with engine.connect() as connection:
-            return _revision_of(connection)
-    finally:
-        engine.dispose()
+    with _our_errors("open the database"):
+        engine = create_store_engine(url)
+        try:
+            with engine.connect() as connection:
+                return _revision_of(connection)
+        finally:
+            engine.dispose()
 
 
 # --------------------------------------------------------------------------- the store
@@ -265,19 +290,22 @@ class Store:
         ------
         ParameterError
             If the URL is not one of the supported backends.
+        StoreUnavailableError
+            If the database cannot be reached (or the SQLite folder created).
         IndexMismatchError
             If the index was built with other parameters for ``params.scheme``,
             or (``migrate=False``) the schema is not at the code's revision.
         """
         parsed = normalize_url(url)
-        engine = create_store_engine(parsed)
-        store = cls(parsed.render_as_string(hide_password=False), engine, params)
-        try:
-            store._prepare_schema(migrate)
-            store._check_params()
-        except BaseException:
-            engine.dispose()
-            raise
+        with _our_errors("open the database"):
+            engine = create_store_engine(parsed)
+            store = cls(parsed.render_as_string(hide_password=False), engine, params)
+            try:
+                store._prepare_schema(migrate)
+                store._check_params()
+            except BaseException:
+                engine.dispose()
+                raise
         return store
 
     @property
@@ -292,10 +320,13 @@ class Store:
         Sessions take the SQLite write lock when they begin (so concurrent
         writers queue instead of failing); pass ``readonly=True`` for a pure
         read (a match lookup) so it runs beside writers. On PostgreSQL
-        ``readonly`` makes the transaction READ ONLY.
+        ``readonly`` makes the transaction READ ONLY. A failure to begin or to
+        commit raises audiofp's errors (``StoreUnavailableError``,
+        ``RetryableError``, ``ConflictError``); errors the block raises itself
+        pass through unchanged.
         """
         bind = self._readonly_engine if readonly else self._write_engine
-        with Session(bind, expire_on_commit=False) as session, session.begin():
+        with _our_errors("reach the database", files=False), Session(bind, expire_on_commit=False) as session, session.begin():
             yield session
 
     def dispose(self) -> None:
@@ -328,7 +359,7 @@ class Store:
         )
 
     def _check_params(self) -> None:
-        from .repository import setdefault_meta
+        from .meta import setdefault_meta
 
         wanted = self.params.digest()
         with self.session() as session:

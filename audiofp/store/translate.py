@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import psycopg
@@ -86,18 +86,11 @@ def translated(function: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@contextmanager
-def transaction(store: Store, *, readonly: bool = False) -> Iterator[Session]:
-    """``store.session(readonly=...)``, raising our errors when it begins or commits too.
+def transaction(store: Store, *, readonly: bool = False) -> AbstractContextManager[Session]:
+    """One use case, one transaction: ``store.session(readonly=...)``.
 
-    One use case, one transaction: committed when the block ends, rolled back
-    if it raises. Errors the block raises itself pass through unchanged.
+    Committed when the block ends, rolled back if it raises; a failure to begin
+    or commit raises our errors (``Store.session`` classifies them with
+    :func:`classify`).
     """
-    try:
-        with store.session(readonly=readonly) as session:
-            yield session
-    except DATABASE_ERRORS as error:
-        ours = classify(error)
-        if ours is None:
-            raise
-        raise ours from error
+    return store.session(readonly=readonly)

@@ -1,6 +1,6 @@
 """Regenerate the golden fingerprint after an intended change of the hash scheme.
 
-Run from the repository root: ``python tests/golden/make_golden.py``.
+Run from the repository root: ``python tests/engine/golden/make_golden.py``.
 """
 
 import sys

@@ -14,7 +14,7 @@ from audiofp.engine.audio import content_digest, decode
 from audiofp.errors import AudioTooLongError, BadAudioError, InputTooLargeError, SilentAudioError
 
 SR_IN = 44100
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def signal(seconds: float = 3.0, channels: int = 2, rate: int = SR_IN) -> np.ndarray:

@@ -21,7 +21,7 @@ from api_fixtures import ApiHarness, harness, make_harness  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def read(name: str) -> bytes:

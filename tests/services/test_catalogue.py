@@ -17,7 +17,7 @@ from audiofp.config import Limits, Settings
 from audiofp.errors import BadAudioError, SilentAudioError
 from audiofp import store as db
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SR = 22050
 SETTINGS = Settings(limits=Limits(max_upload_bytes=50_000_000, max_audio_seconds=600.0))
 

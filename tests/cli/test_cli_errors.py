@@ -18,7 +18,7 @@ from audiofp.cli.errors import EXIT_CODES, exit_code
 from audiofp.engine.params import FingerprintParams
 from audiofp.store import Store
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 #: A PostgreSQL URL nothing listens on (port 1 refuses at once).
 UNREACHABLE_URL = "postgresql+psycopg://nobody@127.0.0.1:1/audiofp"

@@ -24,7 +24,7 @@ from audiofp.engine.params import FingerprintParams
 from audiofp.errors import IndexMismatchError, ParameterError
 from audiofp.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE_URL = "postgresql+psycopg://nobody@127.0.0.1:1/audiofp"
 
 #: Parameters other than the code's: an index built with them is one this code cannot serve.

@@ -39,9 +39,9 @@ from audiofp.services import (
     sound_history,
     submit_upload,
 )
-from audiofp.cli.moderation import apply_seed, register
+from audiofp.services.operations import seed_sounds
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -93,7 +93,7 @@ def test_archive_seeding_links_a_sound_and_the_next_reuse_is_blocked(store):
     settings = Settings()
     assert dry_run_match(store, excerpt("chant.ogg", 4, 8), settings=settings)["action"] == "allow"
 
-    affected = apply_seed(store, [sound_id], tags=("archive-2023", "nasheed"), removal_label="terrorist-content",
+    affected = seed_sounds(store, [sound_id], tags=("archive-2023", "nasheed"), removal_label="terrorist-content",
                           removal_reason="GIFCT archive")
     assert affected == 0  # no uploads yet
     verdict = submit_upload(store, excerpt("chant.ogg", 4, 8), content_id="u1", account_id="a", uploaded_at=NOW,
@@ -151,7 +151,6 @@ def test_submit_rejects_bad_fields_before_decoding(store):
 def cli():
     from audiofp.cli import main
 
-    register(main)  # idempotent: the CLI module may already have done it
     return main
 
 
@@ -201,8 +200,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_cli_serve_starts_the_api_on_sqlite(sqlite_url, tmp_path):
     port = _free_port()
-    code = ("import sys; from audiofp.cli import main; from audiofp.cli.moderation import register; "
-            "register(main); sys.exit(main())")
+    code = "import sys; from audiofp.cli import main; sys.exit(main())"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--database-url", sqlite_url, "serve", "--port", str(port), "--workers", "1"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,

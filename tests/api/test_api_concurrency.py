@@ -23,7 +23,7 @@ from audiofp.store.models import Sound, Upload, Use
 
 pytestmark = pytest.mark.slow
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def _wav(x: np.ndarray, rate: int) -> bytes:

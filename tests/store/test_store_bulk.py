@@ -13,7 +13,7 @@ import pytest
 from api_fixtures import seed_sound, seed_upload
 from audiofp import store as db
 from audiofp.errors import NotFoundError
-from audiofp.services import CLI_ACTOR, label_sounds, link_sounds_to_removal, linked_removals, sound_details
+from audiofp.services import CLI_ACTOR, tag_sounds, link_sounds_to_removal, linked_removals, sound_details
 
 #: More ids than PostgreSQL's 65,535 bind parameters.
 MANY = 70_000
@@ -23,12 +23,12 @@ def test_linking_an_archive_of_70000_mostly_unknown_sounds_names_the_first_unkno
     known = [seed_sound(store, name) for name in ("a", "b", "c")]
     ids = known + list(range(1_000, 1_000 + MANY))
     with pytest.raises(NotFoundError, match=r"no sound with id 1000$"):
-        link_sounds_to_removal(store, ids, policy_label="terrorist-content", labels=["archive"], actor=CLI_ACTOR)
+        link_sounds_to_removal(store, ids, policy_label="terrorist-content", tags=["archive"], actor=CLI_ACTOR)
     with pytest.raises(NotFoundError, match=r"no sound with id 1000$"):
-        label_sounds(store, ids, ["archive"], actor=CLI_ACTOR)
+        tag_sounds(store, ids, ["archive"], actor=CLI_ACTOR)
     # All or nothing: the known sounds were neither tagged nor linked.
     details = sound_details(store, known[0], actor=CLI_ACTOR)
-    assert details.status == "clear" and details.linked_removals == [] and details.labels == []
+    assert details.status == "clear" and details.linked_removals == [] and details.tags == []
 
 
 @pytest.fixture

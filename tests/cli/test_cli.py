@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from audiofp.cli import main
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 @pytest.fixture
@@ -131,4 +131,4 @@ def test_ingest_can_seed_labels_and_a_removal_link_from_an_archive(run, folder):
         store.dispose()
     assert chant.status == speech.status == "linked_to_removed_content"
     assert [r.policy_label for r in chant.linked_removals] == ["terrorism"]
-    assert set(chant.labels) == {"archive-2024", "second-pass"} and speech.labels == ["archive-2024"]
+    assert set(chant.tags) == {"archive-2024", "second-pass"} and speech.tags == ["archive-2024"]

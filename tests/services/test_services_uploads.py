@@ -18,7 +18,7 @@ from audiofp.errors import RetryableError
 from audiofp.services import Settings, submit_upload
 from audiofp.services import catalogue, uploads
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 SETTINGS = Settings()
 

@@ -240,7 +240,7 @@ def test_fingerprints_are_deterministic_and_match_the_golden_file():
     """An accidental change to the hash scheme must not pass silently.
 
     If the change is intended, bump ``scheme`` in FingerprintParams and
-    regenerate: ``python tests/golden/make_golden.py``. If only the digest
+    regenerate: ``python tests/engine/golden/make_golden.py``. If only the digest
     changes (a new parameter whose default keeps every hash and posting, as
     the posting layout did), regenerate and add a migration that re-stamps
     indexes holding the old default digest (see migration 0005).
