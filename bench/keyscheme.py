@@ -115,6 +115,8 @@ SCHEMES: dict[str, KeyScheme] = {
     for s in (
         KeyScheme("current", 3, 4, 8, (_df("df1"), _df("df2"), _ratio("r1"), _BAND)),
         KeyScheme("current+log-span", 3, 4, 8, (_df("df1"), _df("df2"), _ratio("r1"), _BAND, _log_span())),
+        KeyScheme("index-f3", 3, 3, 8, (_df("df1"), _df("df2"), _ratio("r1"), _BAND)),
+        KeyScheme("index-f2", 3, 2, 8, (_df("df1"), _df("df2"), _ratio("r1"), _BAND)),
         KeyScheme("stage-a", 3, 4, 4, (_df("df1"), _df("df2"), _ratio("r1"), _BAND)),
         KeyScheme("stage-a-f3+log-span", 3, 3, 4, (_df("df1"), _df("df2"), _ratio("r1"), _BAND, _log_span())),
         KeyScheme("stage-a-f3+log-span-0.7-1.5", 3, 3, 4,
