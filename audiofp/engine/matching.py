@@ -144,25 +144,39 @@ def join_hits(
     Hits
         Only hits whose speed and pitch estimates are within the searched range.
     """
+    empty = np.zeros(0)
+    if hit_hashes.size == 0:
+        return Hits(np.zeros(0, np.uint32), np.zeros(0, np.int64), empty, empty, empty, empty)
     order = np.argsort(queried.hashes, kind="stable")
     sorted_hashes = queried.hashes[order]
-    left = np.searchsorted(sorted_hashes, hit_hashes, side="left")
-    right = np.searchsorted(sorted_hashes, hit_hashes, side="right")
-    counts = right - left
+    # The index returns postings in runs of one hash (one run per stored row):
+    # find each run's query triplets once, not once per posting. At a large
+    # index a row holds hundreds of postings, so this is most of the lookup.
+    run_start = np.flatnonzero(np.r_[True, hit_hashes[1:] != hit_hashes[:-1]])
+    run_length = np.diff(np.r_[run_start, hit_hashes.size])
+    first = np.searchsorted(sorted_hashes, hit_hashes[run_start], side="left")
+    per_run = np.searchsorted(sorted_hashes, hit_hashes[run_start], side="right") - first
+    counts = np.repeat(per_run, run_length)
     posting_idx = np.repeat(np.arange(hit_hashes.size), counts)
     within = np.arange(posting_idx.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    trip = queried.triplet[order[np.repeat(left, counts) + within]]
-    p = postings[posting_idx]
+    trip = queried.triplet[order[np.repeat(np.repeat(first, run_length), counts) + within]]
 
-    t_sound, f_sound, span_sound = queried.posting.decode(p)
-    speed = span_sound / triplets.span[trip].astype(np.float64)
-    shift = triplets.f0[trip].astype(np.float64) - f_sound
-    keep = (speed >= settings.min_speed) & (speed <= settings.max_speed) & (np.abs(shift) <= settings.max_shift_bins)
+    # Most pairs are chance and fall outside the searched speed and pitch range:
+    # test them on the two columns that decide it, and gather the rest only for
+    # the pairs that pass.
+    layout = queried.posting
+    speed = layout.read(postings, "span", posting_idx) / triplets.span[trip].astype(np.float64)
+    shift = triplets.f0[trip].astype(np.float64) - layout.read(postings, "freq", posting_idx)
+    keep = np.flatnonzero(
+        (speed >= settings.min_speed) & (speed <= settings.max_speed) & (np.abs(shift) <= settings.max_shift_bins)
+    )
+    kept = posting_idx[keep]
+    t_sound = layout.read(postings, "time", kept)
     return Hits(
-        sound=p["sound"][keep],
+        sound=postings["sound"][kept],
         triplet=trip[keep],
         t_query=triplets.t0[trip[keep]].astype(np.float64),
-        t_sound=t_sound[keep],
+        t_sound=t_sound,
         speed=speed[keep],
         shift=shift[keep],
     )
@@ -207,7 +221,11 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     if top.size == 0:
         return []
 
-    by_sound = _group_by_sound(hits, align, log_speed, inverse, query_frames)
+    # Only the sounds of the strongest cells are refined: group just their hits
+    # (at a large index, thousands of sounds hold a chance hit or two).
+    wanted = np.unique(hits.sound[first[top]])
+    of_wanted = np.flatnonzero(np.isin(hits.sound, wanted))
+    by_sound = _group_by_sound(hits.take(of_wanted), align[of_wanted], log_speed[of_wanted], inverse[of_wanted], query_frames)
     found: list[_Candidate] = []
     for cell in top:
         group = by_sound[int(hits.sound[first[cell]])]
