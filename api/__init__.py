@@ -17,7 +17,7 @@ from audiofp.services.cursors import MAX_ID
 
 from . import auth, errors, services
 from .config import load_settings, split_config
-from .parsing import reject_nul_characters
+from .parsing import reject_deep_json, reject_nul_characters
 from .resources import register
 
 
@@ -42,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     services.init_app(app)
     auth.init_app(app)
+    app.before_request(reject_deep_json)
     app.before_request(reject_nul_characters)
     register(app)
     return app

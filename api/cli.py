@@ -18,6 +18,7 @@ from audiofp.config import Settings
 from audiofp.services.operations import prepare_store
 
 from . import create_app
+from .server import GUNICORN_SETTINGS
 
 
 class GroupContext(Protocol):
@@ -42,11 +43,12 @@ def serve(obj: GroupContext, host: str, port: int, workers: int, threads: int) -
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
+            for name, value in GUNICORN_SETTINGS.items():
+                self.cfg.set(name, value)
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
-            self.cfg.set("timeout", 120)
 
         def load(self) -> Any:
             return create_app({"DATABASE_URL": url})

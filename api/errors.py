@@ -67,8 +67,11 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     domain.AudioTooLongError: (413, "audio-too-long", "The audio is longer than allowed"),
     domain.InputTooLargeError: (413, "too-large", "The file is larger than allowed"),
     domain.BadAudioError: (422, "bad-media", "The file could not be decoded as audio"),
+    domain.OutOfRangeError: (422, "out-of-range", "A value is outside the range the service accepts"),
     domain.ParameterError: (400, "invalid-request", "Invalid request"),
     domain.NotFoundError: (404, "not-found", "Not found"),
+    domain.IdempotencyMismatchError: (422, "idempotency-mismatch",
+                                      "The content id or Idempotency-Key was already used for a different upload"),
     domain.ConflictError: (409, "conflict", "Conflict with the current state"),
     domain.IndexMismatchError: (503, "index-mismatch", "The index does not match this service's parameters"),
     domain.RetryableError: (503, "unavailable", "Service unavailable"),
@@ -77,10 +80,19 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str, str]] = {
 }
 
 
+def problem_slug(title: str) -> str:
+    """The ``type`` slug of an HTTP error's title: ``Request URI Too Long`` -> ``request-uri-too-long``."""
+    return title.lower().replace(" ", "-")
+
+
+def problem_document(status: int, slug: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The problem+json body (``Problem`` in the spec); ``instance`` and the like go in ``extra``."""
+    return {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+
+
 def problem(status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None,
             **extra: Any) -> Response:
-    body = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail,
-            "instance": request.path, **extra}
+    body = problem_document(status, slug, title, detail, instance=request.path, **extra)
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -114,8 +126,8 @@ def _http(exc: HTTPException) -> Response:
     if status == 413:
         return problem(413, "too-large", "The request body is larger than allowed",
                        "the upload exceeds the configured maximum size (MAX_UPLOAD_BYTES)")
-    slug = (exc.name or "error").lower().replace(" ", "-")
-    response = problem(status, slug, exc.name or "Error", exc.description or exc.name or "")
+    title = exc.name or "Error"
+    response = problem(status, problem_slug(title), title, exc.description or title)
     if status == 405 and exc.get_response().headers.get("Allow"):
         response.headers["Allow"] = exc.get_response().headers["Allow"]
     return response

@@ -6,12 +6,48 @@ Bad input raises :class:`api.errors.InvalidRequest` (400) or
 
 from __future__ import annotations
 
+import json as stdlib_json
+import re
 from datetime import datetime
 from typing import IO, Any
 
 from flask import json, request
 
 from .errors import InvalidRequest, UnsupportedMedia
+
+#: Deepest nesting of arrays and objects accepted in any JSON a request carries.
+#: No document of ours needs more than a few levels; past a few hundred, parsing,
+#: the NUL check and re-serialising would each recurse until Python gives up.
+MAX_JSON_DEPTH = 32
+
+#: A JSON string literal (brackets inside it are text), or one bracket.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]')
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether JSON ``text`` opens more than ``limit`` arrays or objects at once.
+
+    A scan, not a parse, so that a hostile depth is refused before any
+    recursive parser sees it.
+    """
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        first = token.group()[0]
+        if first in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif first in "]}":
+            depth -= 1
+    return False
+
+
+def _check_depth(raw: str | bytes, what: str) -> None:
+    # Bytes are decoded the way the JSON parser will read them (UTF-8, or UTF-16/32
+    # by their first bytes): scanning UTF-16 as bytes would see quotes that are not there.
+    text = raw.decode(stdlib_json.detect_encoding(raw), "replace") if isinstance(raw, bytes) else raw
+    if _nesting_exceeds(text, MAX_JSON_DEPTH):
+        raise InvalidRequest(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects")
 
 
 def parse_time(name: str, value: str | None, *, required: bool = False) -> datetime | None:
@@ -54,6 +90,7 @@ def form_json_object(name: str) -> dict[str, Any] | None:
     raw = request.form.get(name)
     if raw is None or raw.strip() == "":
         return None
+    _check_depth(raw, f"form field {name!r}")
     try:
         value = json.loads(raw)
     except ValueError:
@@ -122,6 +159,15 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     return False
+
+
+def reject_deep_json() -> None:
+    """Refuse a JSON body nested deeper than :data:`MAX_JSON_DEPTH`, before anything parses it.
+
+    Runs first among the request hooks: the NUL check below already parses the body.
+    """
+    if request.mimetype == "application/json":
+        _check_depth(request.get_data(cache=True), "the JSON body")
 
 
 def reject_nul_characters() -> None:

@@ -20,11 +20,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .engine.matching import MatchSettings
-from .errors import ParameterError
+from .errors import OutOfRangeError, ParameterError
 
 #: Names operators used before the settings were unified; still read, mapped to their new field.
 DEPRECATED_NAMES = {"max_input_bytes": "max_upload_bytes", "max_duration_seconds": "max_audio_seconds"}
@@ -65,6 +66,10 @@ class Limits:
                 raise ParameterError(f"{name} must be positive, got {getattr(self, name)!r}")
 
 
+#: Largest ``max_upload_future_seconds`` (ten years): a clock skew, not a calendar.
+MAX_FUTURE_SECONDS = 10 * 365.25 * 86400
+
+
 @dataclass(frozen=True)
 class ModerationSettings:
     """Thresholds that turn matches into a recommended action.
@@ -78,11 +83,17 @@ class ModerationSettings:
         ... at or above this (but below ``block_confidence``) recommends ``review``.
     min_use_confidence : float
         Matches below this confidence are not recorded as uses nor reported.
+    earliest_upload_year : int
+        Uploads dated before January 1 of this year (UTC) are refused.
+    max_upload_future_seconds : float
+        Uploads dated more than this far ahead of the service's clock are refused.
     """
 
     block_confidence: float = 0.999
     review_confidence: float = 0.9
     min_use_confidence: float = 0.5
+    earliest_upload_year: int = 2000
+    max_upload_future_seconds: float = 86400.0
 
     def __post_init__(self) -> None:
         for name in ("block_confidence", "review_confidence", "min_use_confidence"):
@@ -91,6 +102,31 @@ class ModerationSettings:
                 raise ParameterError(f"{name} must be within [0, 1], got {value}")
         if self.review_confidence > self.block_confidence:
             raise ParameterError("review_confidence must not exceed block_confidence")
+        if not 1 <= self.earliest_upload_year <= 9999:
+            raise ParameterError(f"earliest_upload_year must be within 1..9999, got {self.earliest_upload_year}")
+        if not 0.0 <= self.max_upload_future_seconds <= MAX_FUTURE_SECONDS:
+            raise ParameterError(f"max_upload_future_seconds must be within [0, {MAX_FUTURE_SECONDS:.0f}], "
+                                 f"got {self.max_upload_future_seconds}")
+
+    def check_upload_time(self, uploaded_at: datetime, now: datetime) -> None:
+        """Refuse an upload time before ``earliest_upload_year`` or too far after ``now``.
+
+        Raises
+        ------
+        OutOfRangeError
+            If ``uploaded_at`` (an aware datetime) lies outside the window.
+        """
+        # Differences of aware datetimes never overflow, whatever their offsets
+        # (converting 9999-12-31T23:59-14:00 to UTC would).
+        earliest = datetime(self.earliest_upload_year, 1, 1, tzinfo=timezone.utc)
+        if uploaded_at < earliest:
+            raise OutOfRangeError(f"uploaded_at {uploaded_at.isoformat()} is before {earliest.isoformat()}, "
+                                  "the earliest upload time accepted (EARLIEST_UPLOAD_YEAR)")
+        ahead = (uploaded_at - now).total_seconds()
+        if ahead > self.max_upload_future_seconds:
+            raise OutOfRangeError(f"uploaded_at {uploaded_at.isoformat()} is {ahead:.0f} s ahead of the service's "
+                                  f"clock; at most {self.max_upload_future_seconds:.0f} s is accepted "
+                                  "(MAX_UPLOAD_FUTURE_SECONDS)")
 
     def action(self, linked_confidences: list[float]) -> str:
         """``block``, ``review`` or ``allow`` given the confidences of the

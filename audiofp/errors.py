@@ -24,6 +24,13 @@ class SilentAudioError(BadAudioError):
     """The audio decoded but holds no signal to fingerprint (silence or near-silence)."""
 
 
+class NothingToFingerprintError(BadAudioError):
+    """The audio decoded but yields no fingerprint: too short, or too flat (a DC offset) to have peaks.
+
+    Such audio cannot become a sound: no clip could ever be matched against it.
+    """
+
+
 class AudioTooLongError(BadAudioError):
     """The audio is longer than the configured maximum duration."""
 
@@ -34,6 +41,10 @@ class InputTooLargeError(BadAudioError):
 
 class ParameterError(AudioFPError, ValueError):
     """An engine function was called with arguments it cannot work with."""
+
+
+class OutOfRangeError(ParameterError):
+    """A well-formed value lies outside what the service accepts (an upload dated in year 9999)."""
 
 
 class IndexMismatchError(AudioFPError):
@@ -50,6 +61,15 @@ class NotFoundError(AudioFPError):
 
 class ConflictError(AudioFPError):
     """The request conflicts with the current state (for instance a duplicate)."""
+
+
+class IdempotencyMismatchError(ConflictError):
+    """A content id or idempotency key seen before came back with another payload.
+
+    A retry must carry the same content id, account id and bytes as the
+    submission it repeats; anything else is another upload, which must not be
+    answered with the first one's verdict (nor dropped without a word).
+    """
 
 
 class RetryableError(AudioFPError):

@@ -37,7 +37,7 @@ EXIT_PARTIAL, EXIT_BAD_INPUT, EXIT_STORE = 1, 3, 4
 #: work), 4 when the store is (unreachable, or built by other code), so that a
 #: script can tell "skip this input" from "stop and call an operator".
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
-    # Not audio, truncated, silent, too long, too large, no audio track.
+    # Not audio, truncated, silent, too long, too large, no audio track, nothing to fingerprint.
     (BadAudioError, EXIT_BAD_INPUT),
     # A value the user gave is out of range: a blank key name, a setting, a URL scheme.
     (ParameterError, EXIT_BAD_INPUT),

@@ -131,6 +131,11 @@ def _decode_container(
     if not container.streams.audio:
         raise BadAudioError(f"{name} has no audio track")
     stream = container.streams.audio[0]
+    codec = stream.codec_context
+    if codec is None:
+        # FFmpeg found no decoder for what the header declares (a WAV saying
+        # 0 bits per sample or an unknown format tag): there is nothing to open.
+        raise BadAudioError(f"{name} declares an audio encoding that cannot be decoded (malformed or unknown header)")
     stream.thread_type = "AUTO"
     if max_seconds is not None and stream.duration is not None and stream.time_base is not None:
         declared = float(stream.duration * stream.time_base)
@@ -140,7 +145,7 @@ def _decode_container(
     # FFmpeg hands out small frames (often ~20 ms); mixing each to mono in numpy
     # and resampling in ~1 s batches keeps the per-frame Python cost low and the
     # memory at the analysis rate, whatever the input rate and length.
-    in_rate = stream.codec_context.sample_rate or stream.rate
+    in_rate = codec.sample_rate or stream.rate
     if not in_rate:
         raise BadAudioError(f"{name} declares no sample rate")
     resampler = soxr.ResampleStream(in_rate, sample_rate, 1, dtype="float32", quality="MQ")

@@ -16,9 +16,9 @@ from ..config import Limits, Settings
 from ..engine import audio as audio_io
 from ..engine.fingerprint import QueryFingerprint, fingerprint_for_index, fingerprint_for_query
 from ..engine.matching import MatchSettings, find_matches, join_hits
-from ..engine.types import Audio, Match
-from ..errors import ConflictError, RetryableError
-from ..store import Session, Store
+from ..engine.types import Audio, Fingerprint, Match
+from ..errors import ConflictError, NothingToFingerprintError, RetryableError
+from ..store import Session, SoundRecord, Store
 
 Source = str | Path | bytes | BinaryIO
 
@@ -61,6 +61,27 @@ def decode(source: Source, *, limits: Limits, sample_rate: int) -> Audio:
     )
 
 
+def fingerprint_to_register(store: Store, audio: Audio) -> Fingerprint:
+    """The index fingerprint of ``audio``, which must hold at least one hash to make a sound.
+
+    Raises
+    ------
+    NothingToFingerprintError
+        If the audio yields no hash (too short, or no spectral peaks: a DC offset).
+    """
+    fp = fingerprint_for_index(audio, store.params)
+    if len(fp) == 0:
+        raise NothingToFingerprintError(
+            f"the audio ({audio.duration:.3f} s) is too short or too flat to fingerprint: it yields no fingerprint"
+        )
+    return fp
+
+
+def identical_sound(session: Session, audio: Audio) -> SoundRecord | None:
+    """The known sound whose decoded audio is identical to ``audio``, if any."""
+    return db.find_sound_by_digest(session, audio_io.content_digest(audio))
+
+
 def add_sound_audio(
     session: Session,
     store: Store,
@@ -77,6 +98,9 @@ def add_sound_audio(
 
     Raises
     ------
+    NothingToFingerprintError
+        If the audio is new and yields no fingerprint (too short or too flat):
+        a sound without one is not added.
     RetryableError
         If a concurrent transaction registered the same audio after this one
         looked: running the use case again finds that sound.
@@ -85,7 +109,7 @@ def add_sound_audio(
     known = db.find_sound_by_digest(session, digest)
     if known is not None:
         return IngestOutcome(known.id, False, known.duration_seconds, known.fingerprint_count, known.label)
-    fp = fingerprint_for_index(audio, store.params)
+    fp = fingerprint_to_register(store, audio)
     try:
         record = db.add_sound(
             session,

@@ -79,11 +79,13 @@ def verdict_doc(
     use_ids: dict[int, int] | None = None,
     upload: Document | None = None,
     original_sound_id: int | None = None,
+    fingerprinted: bool = True,
 ) -> Document:
     """``Verdict``: the sounds an upload uses, their links to removed content, the recommended action.
 
     ``links`` and ``tags`` are by sound id; ``use_ids`` the recorded use of each
-    sound (none for a dry run, which also has no ``upload``).
+    sound (none for a dry run, which also has no ``upload``). ``fingerprinted``
+    is False for audio too short or too flat to fingerprint that matched nothing.
     """
     sounds = []
     removals: dict[int, Document] = {}
@@ -109,6 +111,7 @@ def verdict_doc(
         "sounds": sounds,
         "removals": sorted(removals.values(), key=lambda d: d["id"]),
         "original_sound_id": original_sound_id,
+        "fingerprinted": fingerprinted,
     }
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import IndexMismatchError, ParameterError, StoreUnavailableError
 from ..engine.params import DEFAULT_PARAMS, FingerprintParams
+from .timestamps import clamp_postgresql_times
 from .translate import DATABASE_ERRORS, classify
 
 #: Seconds a SQLite connection waits for another writer before giving up.
@@ -108,11 +109,14 @@ def create_store_engine(url: str | URL) -> Engine:
     a busy timeout, foreign keys on, and transactions that really begin where
     SQLAlchemy says so (the stdlib driver otherwise runs DDL outside any
     transaction and ignores SAVEPOINT semantics). PostgreSQL: connections are
-    pinged before use so that a restarted server costs one retry, not an error.
+    pinged before use so that a restarted server costs one retry, not an error,
+    and read a time Python cannot hold as the nearest one it can (``timestamps``).
     """
     parsed = url if isinstance(url, URL) else normalize_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True)
+        event.listen(engine, "connect", _postgresql_on_connect)
+        return engine
 
     kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
     if _sqlite_is_memory(parsed):
@@ -125,6 +129,11 @@ def create_store_engine(url: str | URL) -> Engine:
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _postgresql_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # An instant Python cannot hold (year 10000, BC, infinity) must not fail every read of its row.
+    clamp_postgresql_times(dbapi_connection)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

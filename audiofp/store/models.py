@@ -32,7 +32,6 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -48,6 +47,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, composite, mapped_column
 
 from ..engine.types import Evidence
 from .records import UploadState
+from .timestamps import StoredTime
 
 #: On SQLite a column declared exactly INTEGER PRIMARY KEY is the rowid itself,
 #: so the fingerprint table needs no separate index; PostgreSQL wants BIGINT.
@@ -86,7 +86,7 @@ class Sound(Base):
     duration_seconds: Mapped[float] = mapped_column(Float)
     scheme: Mapped[int] = mapped_column(SmallInteger)
     fingerprint_count: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(StoredTime, default=utcnow)
 
 
 class FingerprintPostings(Base):
@@ -121,8 +121,8 @@ class Upload(Base):
     content_id: Mapped[str] = mapped_column(String(255), unique=True)
     """The platform's own id of the content; the idempotency key of a submission."""
     account_id: Mapped[str] = mapped_column(String(255), index=True)
-    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    uploaded_at: Mapped[datetime] = mapped_column(StoredTime)
+    received_at: Mapped[datetime] = mapped_column(StoredTime, default=utcnow)
     metadata_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     state: Mapped[str] = mapped_column(String(16), default=UploadState.LIVE.value)
     """An ``UploadState``; mirrors whether an unreversed removal exists."""
@@ -132,6 +132,9 @@ class Upload(Base):
     )
     """The sound registered from this upload's audio, when it reused nothing."""
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    payload_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """SHA-256 (hex) of the bytes submitted, to tell a retry from another upload under the same key;
+    None for uploads recorded before it was kept."""
     verdict_json: Mapped[str] = mapped_column(Text)
     """The response body given the first time, replayed verbatim on retries."""
 
@@ -162,9 +165,9 @@ class Use(Base):
         mapped_column("confidence", Float),
     )
     """The match evidence, column for column (``audiofp.engine.types.Evidence``)."""
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(StoredTime, default=utcnow)
     disputed: Mapped[bool] = mapped_column(Boolean, default=False)
-    disputed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    disputed_at: Mapped[datetime | None] = mapped_column(StoredTime, nullable=True)
     disputed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     dispute_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -188,9 +191,9 @@ class Removal(Base):
     )
     policy_label: Mapped[str] = mapped_column(String(255))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    removed_at: Mapped[datetime] = mapped_column(StoredTime, default=utcnow)
     removed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reversed_at: Mapped[datetime | None] = mapped_column(StoredTime, nullable=True)
     reversed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reversal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -220,7 +223,7 @@ class Event(Base):
     id: Mapped[int] = mapped_column(RowKey, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))
     """An ``EventKind``."""
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(StoredTime, default=utcnow)
     removal_id: Mapped[int | None] = mapped_column(RowKey, ForeignKey("removals.id"), nullable=True)
     sound_id: Mapped[int] = mapped_column(SoundRef, ForeignKey("sounds.id"))
     use_id: Mapped[int] = mapped_column(RowKey, ForeignKey("uses.id"))
@@ -239,8 +242,8 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     """The first characters of the key, shown in listings to tell keys apart."""
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(StoredTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(StoredTime, nullable=True)
 
 
 class AuditEntry(Base):
@@ -249,7 +252,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(RowKey, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(StoredTime, default=utcnow)
     key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     actor: Mapped[str] = mapped_column(String(255))
     """Key name (``key:<name>``) or ``cli`` for operator commands."""

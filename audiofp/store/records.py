@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, overload
 
 from ..engine.types import Evidence
+from .timestamps import UTC_MAX, UTC_MIN
 
 
 @overload
@@ -27,12 +28,18 @@ def utc(value: datetime | None) -> datetime | None:
     writes is UTC, so a naive value is UTC. PostgreSQL hands back aware values
     in the *session's* time zone, which a server may set to anything: convert,
     so that the same instant always prints as the same ``+00:00`` string.
+    An instant beyond Python's range in UTC becomes the nearest bound
+    (:data:`~audiofp.store.timestamps.UTC_MIN`, :data:`~audiofp.store.timestamps.UTC_MAX`).
     """
     if value is None:
         return None
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        # Year 9999 west of Greenwich or year 1 east of it: past what Python holds in UTC.
+        return UTC_MAX if value.year > 1 else UTC_MIN
 
 
 # --------------------------------------------------------------------------- states
@@ -115,6 +122,8 @@ class UploadRecord:
     original_sound_id: int | None
     idempotency_key: str | None
     verdict_json: str
+    payload_digest: str | None = None
+    """SHA-256 of the bytes submitted; None for uploads recorded before it was kept."""
 
 
 @dataclass(frozen=True)

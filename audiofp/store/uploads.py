@@ -30,6 +30,7 @@ def upload_record(row: Upload) -> UploadRecord:
         original_sound_id=row.original_sound_id,
         idempotency_key=row.idempotency_key,
         verdict_json=row.verdict_json,
+        payload_digest=row.payload_digest,
     )
 
 
@@ -66,8 +67,12 @@ def insert_upload(
     metadata: dict[str, Any] | None,
     duration_seconds: float,
     idempotency_key: str | None,
+    payload_digest: str | None = None,
 ) -> int:
     """Insert a live upload (its verdict is filled in later) and return its id.
+
+    ``payload_digest`` is the SHA-256 of the bytes submitted, kept to tell a
+    retry of this upload from another upload sent under its content id or key.
 
     Raises
     ------
@@ -86,6 +91,7 @@ def insert_upload(
         state=UploadState.LIVE,
         duration_seconds=duration_seconds,
         idempotency_key=idempotency_key,
+        payload_digest=payload_digest,
         verdict_json="",
     )
     try:

@@ -121,3 +121,42 @@ def test_an_upload_racing_a_removal_is_flagged_or_in_its_feed(store, monkeypatch
     flagged = outcome["upload"].verdict["linked_to_removed_content"]
     events = events_since(store, outcome["removal"].events_cursor).events
     assert flagged or "racer" in [e.content_id for e in events]
+
+
+def _excerpt(start: float, seconds: float) -> bytes:
+    chant, sr = sf.read(SAMPLES / "chant.ogg", dtype="float32")
+    return _wav(chant[int(sr * start): int(sr * (start + seconds))], sr)
+
+
+def _send_all(h, forms: list[dict], key: str) -> list[tuple[int, bytes, str | None]]:
+    def send(form):
+        client = h.app.test_client()
+        r = client.post("/v1/uploads", headers={**h.auth("pipeline"), "Idempotency-Key": key}, data={
+            **form, "file": (io.BytesIO(form["file"]), "clip.wav"), "uploaded_at": "2024-05-01T12:00:00Z"})
+        return r.status_code, r.data, (r.get_json() or {}).get("type")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(send, forms))
+
+
+def test_one_key_sent_with_16_different_payloads_at_once_records_one_and_refuses_15(harness):
+    h = harness
+    clip = _excerpt(2.0, 8.0)
+    forms = [{"file": clip, "content_id": f"vid-{i}", "account_id": "acct"} for i in range(16)]
+    results = _send_all(h, forms, "shared-key")
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [201] + [422] * 15, results
+    assert {kind for status, _, kind in results if status == 422} == {"/problems/idempotency-mismatch"}
+    with h.store.session() as session:
+        assert session.scalar(select(func.count(Upload.id))) == 1
+
+
+def test_one_key_sent_with_the_same_payload_16_times_at_once_replays_byte_for_byte(harness):
+    h = harness
+    form = {"file": _excerpt(2.0, 8.0), "content_id": "vid-1", "account_id": "acct"}
+    results = _send_all(h, [form] * 16, "same-key")
+    assert sorted(status for status, _, _ in results) == [200] * 15 + [201], results
+    assert len({body for _, body, _ in results}) == 1
+    with h.store.session() as session:
+        assert session.scalar(select(func.count(Upload.id))) == 1
+        assert session.scalar(select(func.count(Use.id))) == 1

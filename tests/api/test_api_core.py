@@ -406,3 +406,106 @@ def test_nul_characters_are_refused_on_every_backend(reuse_world):
     r = c.post("/v1/uploads", data={"file": (io.BytesIO(b"RIFF"), "a.wav"), "content_id": "x\x00", "account_id": "a",
                                     "uploaded_at": "2024-05-01T00:00:00Z"}, headers=h.auth("pipeline"))
     assert r.status_code == 400
+
+
+def _nested(depth: int) -> str:
+    """A JSON value ``depth`` arrays and objects deep."""
+    return '{"a": [' * (depth // 2) + ("[]" if depth % 2 else "1") + "]}" * (depth // 2)
+
+
+@pytest.mark.parametrize("depth", [33, 500, 990, 5000, 60_000])
+def test_json_nested_deeper_than_32_levels_is_400_not_a_500(reuse_world, depth):
+    h, _, _ = reuse_world
+    c = h.client
+    for path in ("/v1/removals", "/v1/keys", "/v1/removals/1/reversal", "/v1/uses/1/dispute"):
+        body = '{"content_id": "c-b", "policy_label": "p", "name": "k", "role": "pipeline", "reason": ' \
+            + _nested(depth - 1) + "}"
+        r = c.post(path, data=body, content_type="application/json", headers=h.auth("admin"))
+        assert r.status_code == 400 and "nested" in r.get_json()["detail"], (path, r.get_json())
+    r = c.post("/v1/uploads", data={"file": (io.BytesIO(b"not audio"), "a.ogg"), "content_id": "deep",
+                                    "account_id": "a", "uploaded_at": "2024-05-01T00:00:00Z",
+                                    "metadata": _nested(depth)}, headers=h.auth("pipeline"))
+    assert r.status_code == 400 and "metadata" in r.get_json()["detail"] and "nested" in r.get_json()["detail"]
+    # nothing was removed on the way
+    assert c.get("/v1/sounds/1", headers=h.auth("investigator")).get_json()["removed_uses"] == 0
+
+
+def test_json_nested_32_levels_deep_is_read_as_usual(reuse_world):
+    h, _, _ = reuse_world
+    body = '{"content_id": "c-b", "policy_label": "p", "reason": ' + _nested(31) + "}"
+    r = h.client.post("/v1/removals", data=body, content_type="application/json", headers=h.auth("pipeline"))
+    assert r.status_code == 400 and r.get_json()["detail"] == "'reason' must be a string"
+    # brackets inside strings are text, not nesting
+    r = h.client.post("/v1/removals", json={"content_id": "c-b", "policy_label": "p", "reason": "[{" * 100},
+                      headers=h.auth("pipeline"))
+    assert r.status_code == 201
+
+
+def test_deep_json_is_refused_whatever_its_encoding(reuse_world):
+    h, _, _ = reuse_world
+    # U+2200 is the bytes 00 22 in UTF-16-LE: a scan of the raw bytes would see a quote there
+    body = '{"content_id": "c-b", "policy_label": "\u2200", "reason": ' + _nested(2000) + "}"
+    for encoding in ("utf-16-le", "utf-16", "utf-32-le"):
+        r = h.client.post("/v1/removals", data=body.encode(encoding), content_type="application/json",
+                          headers=h.auth("pipeline"))
+        assert r.status_code == 400 and "nested" in r.get_json()["detail"], encoding
+
+
+def _upload_at(h, when: str, content_id: str = "dated"):
+    """Submit junk bytes dated ``when``: a time outside the window is refused before decoding."""
+    return h.client.post("/v1/uploads", data={"file": (io.BytesIO(b"not audio"), "a.ogg"), "content_id": content_id,
+                                              "account_id": "a", "uploaded_at": when}, headers=h.auth("pipeline"))
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59Z",
+                                  "0001-01-01T00:00:00Z", "1999-12-31T23:59:59Z", "2999-01-01T00:00:00Z"])
+def test_an_upload_time_outside_the_accepted_window_is_422(harness, when):
+    r = _upload_at(harness, when)
+    assert r.status_code == 422 and r.get_json()["type"] == "/problems/out-of-range", r.get_json()
+    assert "uploaded_at" in r.get_json()["detail"]
+
+
+def test_the_upload_time_window_is_configurable(store_url):
+    from datetime import datetime, timedelta, timezone
+
+    h = make_harness(store_url, EARLIEST_UPLOAD_YEAR=2024, MAX_UPLOAD_FUTURE_SECONDS=3600)
+    try:
+        now = datetime.now(timezone.utc)
+        refused = ["2023-12-31T23:59:59Z", "2024-01-01T00:00:00+00:01", (now + timedelta(hours=2)).isoformat()]
+        for when in refused:
+            assert _upload_at(h, when).get_json()["type"] == "/problems/out-of-range", when
+        # inside the window the time is fine and the junk file is what gets refused
+        for when in ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00-14:00", (now + timedelta(minutes=30)).isoformat()]:
+            assert _upload_at(h, when).get_json()["type"] == "/problems/bad-media", when
+    finally:
+        h.app.extensions["audiofp"].close()
+
+
+#: Instants a stored upload time may hold that Python cannot represent (in UTC), per backend.
+UNREPRESENTABLE_TIMES = {
+    "postgresql": ["10000-01-01 13:59:59+00", "0001-12-31 10:00:00+00 BC", "infinity", "-infinity"],
+    "sqlite": ["10000-01-01 13:59:59.000000", "0000-12-31 10:00:00.000000", "infinity", "garbage"],
+}
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_a_stored_upload_time_python_cannot_represent_does_not_break_any_read(reuse_world, index):
+    from sqlalchemy import text
+
+    h, s, t = reuse_world
+    value = UNREPRESENTABLE_TIMES[h.store.dialect][index]
+    with h.store.session() as session:  # as older code, or a hand edit, may have left it
+        session.execute(text("UPDATE uploads SET uploaded_at = :v WHERE content_id IN ('c-b', 'c-c')"), {"v": value})
+    c = h.client
+    c.post("/v1/removals", json={"content_id": "c-b", "policy_label": "p"}, headers=h.auth("pipeline"))
+    reads = [f"/v1/sounds/{s}", f"/v1/sounds/{s}/uses", f"/v1/sounds/{t}/uses?since=2024-01-01T00:00:00Z",
+             "/v1/accounts/acct-B/sounds", "/v1/accounts/acct-C/sounds", "/v1/accounts/acct-C/shared-accounts",
+             "/v1/events", "/v1/sounds/1/uses?until=9999-12-31T23:59:59-14:00"]
+    for path in reads:
+        r = c.get(path, headers=h.auth("admin"))
+        assert r.status_code == 200, (path, r.get_json())
+    uses = c.get(f"/v1/sounds/{s}/uses", headers=h.auth("investigator")).get_json()["uses"]
+    shown = {u["upload"]["content_id"]: u["upload"]["uploaded_at"] for u in uses}
+    far_future = value.startswith("1") or value == "infinity"
+    assert shown["c-b"] == ("9999-12-31T23:59:59.999999+00:00" if far_future else "0001-01-01T00:00:00+00:00")
+    assert shown["c-orig"] == "2024-05-01T12:00:00+00:00"

@@ -7,6 +7,7 @@ the harder case: each worker must drop the inherited connection pool.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -32,6 +33,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def assert_refusals_are_problems(base: str, headers: dict[str, str]) -> None:
+    """What gunicorn refuses before the app sees it (too long a URL, too large headers) is problem+json too."""
+    refusals = {
+        414: requests.get(f"{base}/v1/events?cursor={'a' * 100_000}", headers=headers, timeout=10),
+        431: requests.get(f"{base}/v1/events", headers={**headers, "X-Padding": "a" * 20_000}, timeout=10),
+    }
+    for status, r in refusals.items():
+        assert r.status_code == status and r.headers["Content-Type"] == "application/problem+json", r.text[:200]
+        problem = r.json()
+        assert problem["status"] == status and problem["type"].startswith("/problems/") and problem["detail"]
+        assert len(r.content) < 1000  # the 100 KB URL is not echoed back
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:  # not HTTP at all
+        raw.sendall(b"\x16\x03\x01 not a request line\r\n\r\n")
+        answer = b""
+        while chunk := raw.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"Content-Type: application/problem+json" in head, answer
+    assert json.loads(body)["type"] == "/problems/bad-request"
+    assert requests.get(f"{base}/health/live", timeout=10).status_code == 200  # the worker is still serving
+
+
 def test_gunicorn_workers_serve_uploads_over_a_socket(store_url, tmp_path):
     with Store.open(store_url) as store:  # migrate and issue a key before the workers start
         key = create_key(store, name="socket-test", role="pipeline").secret
@@ -39,8 +63,8 @@ def test_gunicorn_workers_serve_uploads_over_a_socket(store_url, tmp_path):
     env = {**os.environ, "AUDIOFP_DATABASE_URL": store_url, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "gunicorn.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "2", "-b", f"127.0.0.1:{port}",
-         "--timeout", "60", "--preload", "api.wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "--config", "python:api.server", "-w", "2", "--threads", "2",
+         "-b", f"127.0.0.1:{port}", "--timeout", "60", "--preload", "api.wsgi:app"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -74,6 +98,7 @@ def test_gunicorn_workers_serve_uploads_over_a_socket(store_url, tmp_path):
         assert [s["sound_id"] for s in match.json()["sounds"]] == [sound_id]
         bad = requests.post(f"{base}/v1/match", headers=auth, files={"file": ("x.ogg", b"junk" * 100)}, timeout=60)
         assert bad.status_code == 422 and bad.headers["Content-Type"] == "application/problem+json"
+        assert_refusals_are_problems(base, auth)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -18,6 +18,7 @@ import soundfile as sf
 import soxr
 
 from api_fixtures import ApiHarness, harness, make_harness  # noqa: F401
+from crafted_media import UNDECODABLE_HEADERS
 
 pytestmark = pytest.mark.slow
 
@@ -141,8 +142,7 @@ def test_retries_never_record_twice_and_dry_runs_record_nothing(harness):
     chant_id = first.get_json()["original_sound_id"]
 
     keyed = upload(h, sped_up_excerpt(1.1, 2.0, 10.0), "vid-2", "acct", 1, headers={"Idempotency-Key": "req-42"})
-    retried = upload(h, sped_up_excerpt(1.1, 2.0, 10.0), "vid-2-retry-renamed", "acct", 1,
-                     headers={"Idempotency-Key": "req-42"})
+    retried = upload(h, sped_up_excerpt(1.1, 2.0, 10.0), "vid-2", "acct", 1, headers={"Idempotency-Key": "req-42"})
     assert keyed.status_code == 201 and retried.status_code == 200 and retried.data == keyed.data
 
     for _ in range(2):
@@ -150,6 +150,98 @@ def test_retries_never_record_twice_and_dry_runs_record_nothing(harness):
         assert dry.status_code == 200 and dry.get_json()["sounds"][0]["sound_id"] == chant_id
     sound = c.get(f"/v1/sounds/{chant_id}", headers=h.auth("investigator")).get_json()
     assert sound["uses"] == 2  # the original and vid-2; no retry, no dry run recorded
+
+
+def test_a_key_or_content_id_sent_again_with_another_payload_is_422_and_loses_nothing_silently(harness):
+    h = harness
+    c = h.client
+    clip = sped_up_excerpt(1.1, 2.0, 10.0)
+    first = upload(h, clip, "vid-1", "acct", 1, headers={"Idempotency-Key": "req-42"})
+    assert first.status_code == 201
+    other_clip = sped_up_excerpt(1.0, 12.0, 10.0)
+    reused = {
+        "another content id": (clip, "vid-2", "acct", {"Idempotency-Key": "req-42"}),
+        "another account": (clip, "vid-1", "acct-other", {"Idempotency-Key": "req-42"}),
+        "another file": (other_clip, "vid-1", "acct", {"Idempotency-Key": "req-42"}),
+        "another file under the same content id": (other_clip, "vid-1", "acct", {}),
+        "another account under the same content id": (clip, "vid-1", "acct-other", {}),
+    }
+    for case, (data, content_id, account_id, headers) in reused.items():
+        r = upload(h, data, content_id, account_id, 1, headers=headers)
+        assert r.status_code == 422, (case, r.get_json())
+        problem = r.get_json()
+        assert problem["type"] == "/problems/idempotency-mismatch", case
+        assert "another" in problem["title"] or "different" in problem["title"]
+    # the first payload is still answered from its record, byte for byte, with or without its key
+    for headers in ({"Idempotency-Key": "req-42"}, {}):
+        again = upload(h, clip, "vid-1", "acct", 1, headers=headers)
+        assert again.status_code == 200 and again.data == first.data
+    # nothing was recorded for the refused submissions: vid-2 is unknown
+    assert c.post("/v1/removals", json={"content_id": "vid-2", "policy_label": "p"},
+                  headers=h.auth("pipeline")).status_code == 404
+
+
+def _chant_excerpt(start: float, seconds: float) -> bytes:
+    y, sr = sf.read(SAMPLES / "chant.ogg", dtype="float32")
+    return wav(y[int(start * sr): int((start + seconds) * sr)], sr)
+
+
+UNFINGERPRINTABLE = {
+    "one_sample": wav(np.array([0.5], np.float32), 8000),
+    "200_ms_of_the_chant": _chant_excerpt(3.0, 0.2),
+    "dc_offset_only": wav(np.full(22050 * 5, 0.5, np.float32), 22050),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNFINGERPRINTABLE))
+def test_audio_too_short_or_flat_to_fingerprint_is_recorded_but_becomes_no_sound(harness, name):
+    from sqlalchemy import func, select
+
+    from audiofp.store.models import Sound, Upload, Use
+
+    h = harness
+    r = upload(h, UNFINGERPRINTABLE[name], f"tiny-{name}", "acct", 0, name="tiny.wav")
+    assert r.status_code == 201, r.get_json()
+    verdict = r.get_json()
+    assert verdict["fingerprinted"] is False and verdict["original_sound_id"] is None
+    assert verdict["sounds"] == [] and verdict["recorded"] is True and verdict["upload"]["content_id"] == f"tiny-{name}"
+    with h.store.session() as session:
+        counts = [session.scalar(select(func.count(m.id))) for m in (Sound, Upload, Use)]
+    assert counts == [0, 1, 0]  # the upload is recorded; no sound with 0 fingerprints, no use of one
+    again = upload(h, UNFINGERPRINTABLE[name], f"tiny-{name}", "acct", 0, name="tiny.wav")
+    assert again.status_code == 200 and again.data == r.data
+    dry = h.client.post("/v1/match", data=clip_form(UNFINGERPRINTABLE[name]), headers=h.auth("pipeline"))
+    assert dry.status_code == 200 and dry.get_json()["fingerprinted"] is False
+    normal = upload(h, read("chant.ogg"), "normal", "acct", 1).get_json()
+    assert normal["fingerprinted"] is True and normal["original_sound_id"] is not None
+
+
+def test_a_bit_identical_reupload_of_short_removed_content_is_flagged_as_its_use_is_recorded(harness):
+    h = harness
+    c = h.client
+    short = _chant_excerpt(3.0, 1.0)  # a few fingerprints: too few for a fingerprint match of itself
+    first = upload(h, short, "short-1", "acct-a", 0).get_json()
+    sound_id = first["original_sound_id"]
+    assert sound_id is not None and first["fingerprinted"] is True
+    assert c.post("/v1/removals", json={"content_id": "short-1", "policy_label": "violent-extremism"},
+                  headers=h.auth("pipeline")).status_code == 201
+
+    for dry_run in (True, False):
+        if dry_run:
+            verdict = c.post("/v1/match", data=clip_form(short), headers=h.auth("pipeline")).get_json()
+        else:
+            verdict = upload(h, short, "short-2", "acct-b", 1).get_json()
+        assert [s["sound_id"] for s in verdict["sounds"]] == [sound_id], verdict
+        listed = verdict["sounds"][0]
+        assert listed["linked_to_removed_content"] and listed["confidence"] == 1.0
+        assert verdict["action"] == "block" and verdict["linked_to_removed_content"]
+        assert [r["content_id"] for r in verdict["removals"]] == ["short-1"]
+        assert listed["removal_ids"] == [verdict["removals"][0]["id"]]
+
+    # the verdict and the records agree: the use the verdict names is the one in the history
+    history = c.get(f"/v1/sounds/{sound_id}/uses", headers=h.auth("investigator")).get_json()["uses"]
+    assert [(u["upload"]["content_id"], u["kind"]) for u in history] == [("short-1", "original"), ("short-2", "reuse")]
+    assert history[1]["id"] == listed["use_id"]
 
 
 def _silence() -> bytes:
@@ -165,6 +257,7 @@ HOSTILE = {
     "ogg_header_then_garbage": read("chant.ogg")[:200] + bytes(30_000),
     "wav_header_lies": b"RIFF\xff\xff\xff\x7fWAVEfmt " + bytes(40),
     "silence": _silence(),
+    **{f"wav_{name}": data for name, data in UNDECODABLE_HEADERS.items()},
 }
 
 
@@ -177,6 +270,8 @@ def test_hostile_files_are_422_never_500(harness, name):
     assert problem["type"] in ("/problems/bad-media", "/problems/silent-audio") and problem["detail"]
     r = h.client.post("/v1/search", data=clip_form(HOSTILE[name]), headers=h.auth("investigator"))
     assert r.status_code == 422
+    r = h.client.post("/v1/match", data=clip_form(HOSTILE[name]), headers=h.auth("pipeline"))
+    assert r.status_code == 422 and r.mimetype == "application/problem+json"
     # a rejected upload records nothing, so the content id is still free
     assert h.client.post("/v1/removals", json={"content_id": f"hostile-{name}", "policy_label": "p"},
                          headers=h.auth("pipeline")).status_code == 404

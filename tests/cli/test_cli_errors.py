@@ -7,6 +7,7 @@ check the table itself for the error types a command rarely meets.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from audiofp.cli import main
 from audiofp.cli.errors import EXIT_CODES, exit_code
 from audiofp.engine.params import FingerprintParams
 from audiofp.store import Store
+from crafted_media import UNDECODABLE_HEADERS, wav_bytes
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -98,6 +100,24 @@ def test_a_bad_file_among_good_ones_fails_only_itself(run, tmp_path):
     assert partial.exit_code == 1 and "no match" in partial.stdout
     # The only file bad: its own code.
     assert_one_line_error(run("match", str(bad)), 3)
+
+
+def test_a_wav_header_declaring_0_bits_per_sample_is_bad_input_not_a_traceback(run, tmp_path):
+    crafted = tmp_path / "zero-bits.wav"
+    crafted.write_bytes(UNDECODABLE_HEADERS["bits_per_sample_0"])
+    assert_one_line_error(run("match", str(crafted)), 3, "zero-bits.wav", "cannot be decoded")
+    # ingest reports it as the batch's failed file (exit 1), with no traceback either
+    ingest = run("ingest", str(crafted))
+    assert ingest.exit_code == 1 and "zero-bits.wav declares" in ingest.stderr and "1 failed" in ingest.output
+
+
+def test_ingesting_audio_too_flat_to_fingerprint_adds_no_sound(run, tmp_path):
+    flat = tmp_path / "dc.wav"
+    flat.write_bytes(wav_bytes(struct.pack("<h", 16384) * 8000 * 3))  # 3 s of a DC offset: no spectral peak
+    result = run("ingest", str(flat))
+    assert result.exit_code == 1 and "too short or too flat to fingerprint" in result.stderr, result.output
+    assert "1 failed" in result.output
+    assert run("sounds").stderr.strip() == "no sounds"
 
 
 @pytest.mark.parametrize("command", ["ingest", "match"])

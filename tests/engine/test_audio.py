@@ -12,6 +12,7 @@ import soundfile as sf
 
 from audiofp.engine.audio import content_digest, decode
 from audiofp.errors import AudioTooLongError, BadAudioError, InputTooLargeError, SilentAudioError
+from crafted_media import UNDECODABLE_HEADERS, tone_pcm16, wav_bytes
 
 SR_IN = 44100
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -169,3 +170,20 @@ def test_limits_on_size_and_duration(tmp_path):
     with pytest.raises(AudioTooLongError):
         decode(path, sample_rate=8000, max_seconds=5.0)
     assert decode(path, sample_rate=8000, max_seconds=30.0).duration == pytest.approx(20.0, abs=0.01)
+
+
+# --- crafted headers -----------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(UNDECODABLE_HEADERS))
+def test_a_header_declaring_no_decodable_audio_is_bad_audio_not_a_crash(name):
+    with pytest.raises(BadAudioError) as caught:
+        decode(UNDECODABLE_HEADERS[name], sample_rate=8000, max_seconds=3600.0, timeout_seconds=60.0)
+    assert str(caught.value).startswith("input ")  # one readable line naming the input
+
+
+def test_255_declared_channels_decode_to_their_mono_mix():
+    tone = np.frombuffer(tone_pcm16(seconds=1.0, rate=8000), dtype="<i2")
+    interleaved = np.repeat(tone, 255)  # every channel carries the same tone
+    audio = decode(wav_bytes(interleaved.tobytes(), channels=255), sample_rate=8000)
+    assert audio.duration == pytest.approx(1.0, abs=0.01)
+    assert abs(int(np.argmax(np.abs(np.fft.rfft(audio.samples)))) - 440) <= 2

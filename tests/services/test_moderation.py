@@ -219,6 +219,9 @@ def test_cli_serve_starts_the_api_on_sqlite(sqlite_url, tmp_path):
             assert time.monotonic() < deadline, "audiofp serve did not become ready in 30 s"
             time.sleep(0.2)
         assert requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=10).json()["openapi"] == "3.1.0"
+        too_long = requests.get(f"http://127.0.0.1:{port}/v1/events?cursor={'a' * 100_000}", timeout=10)
+        assert too_long.status_code == 414 and too_long.headers["Content-Type"] == "application/problem+json"
+        assert too_long.json()["status"] == 414 and too_long.json()["type"] == "/problems/request-uri-too-long"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -106,3 +106,33 @@ def test_a_duplicate_recorded_while_this_one_decoded_answers_with_the_first_verd
     assert winner.created and not late.created
     assert late.body == winner.body and late.verdict == json.loads(winner.body)
     assert _uses(store) == 1
+
+
+def test_an_upload_recorded_before_digests_were_kept_still_replays_and_is_compared_on_its_ids(store_url):
+    from sqlalchemy import text
+
+    from audiofp.errors import IdempotencyMismatchError
+    from audiofp.store import Store, upgrade
+    from audiofp.store.database import create_store_engine
+
+    upgrade(store_url, "0005_posting_layout_digest")
+    engine = create_store_engine(store_url)
+    try:
+        with engine.begin() as connection:  # as audiofp at revision 0005 recorded it
+            connection.execute(text(
+                "INSERT INTO uploads (content_id, account_id, uploaded_at, received_at, state, duration_seconds,"
+                " idempotency_key, verdict_json) VALUES ('old', 'acct', :t, :t, 'live', 1.0, 'old-key', '{\"old\": 1}')"
+            ), {"t": NOW})
+    finally:
+        engine.dispose()
+    with Store.open(store_url) as store:
+        for key in ("old-key", None):
+            replay = submit_upload(store, b"whatever bytes", content_id="old", account_id="acct", uploaded_at=NOW,
+                                   settings=SETTINGS, idempotency_key=key)
+            assert not replay.created and replay.body == '{"old": 1}'
+        with pytest.raises(IdempotencyMismatchError, match="account id"):
+            submit_upload(store, b"whatever bytes", content_id="old", account_id="other", uploaded_at=NOW,
+                          settings=SETTINGS)
+        with pytest.raises(IdempotencyMismatchError, match="content id"):
+            submit_upload(store, b"whatever bytes", content_id="new", account_id="acct", uploaded_at=NOW,
+                          settings=SETTINGS, idempotency_key="old-key")

@@ -79,3 +79,15 @@ def _evidence():
 
     return Evidence(query_start=0.0, query_end=1.0, sound_start=0.0, sound_end=1.0, speed=1.0,
                     pitch_semitones=0.0, anchors=1, score=0.0, confidence=1.0)
+
+
+def test_an_instant_a_postgresql_session_zone_puts_out_of_python_range_reads_as_the_nearest_bound(store):
+    sound = seed_sound(store, "S")
+    upload_id = seed_upload(store, "c-1", "acct", {sound: "original"})
+    with store.session() as session:  # the first instant Python can hold, in UTC
+        session.execute(text("UPDATE uploads SET uploaded_at = :v"), {"v": datetime(1, 1, 1, tzinfo=timezone.utc)})
+    with store.session(readonly=True) as session:
+        _use_session_zone(session, "America/New_York")  # where that instant is still year 0
+        upload = db.get_upload(session, upload_id)
+        span = db.use_span(session, sound)
+    assert upload.uploaded_at == span.first_seen == datetime(1, 1, 1, tzinfo=timezone.utc)
