@@ -53,17 +53,31 @@ class Limits:
     max_audio_seconds : float
         Longest audio accepted; decoding stops with an error past it.
     decode_timeout_seconds : float
-        Wall-clock budget for decoding one input, so a hostile file cannot hold a worker.
+        Wall-clock budget for checking one input (decoding, fingerprinting and
+        matching), so a hostile file cannot hold a worker.
+    max_audio_tracks : int
+        Most audio tracks a file may have; every one is checked, so a file
+        with more is refused rather than checked in part.
+    check_seconds_per_audio_minute : float
+        Added to ``decode_timeout_seconds`` for each minute of audio decoded:
+        a long upload needs longer to check, while a file that decodes to
+        nothing earns no more time (the default lets an hour-long upload take
+        up to seven minutes, a check at 10x realtime).
     """
 
     max_upload_bytes: int = 200 * 1024 * 1024
     max_audio_seconds: float = 3600.0
     decode_timeout_seconds: float = 60.0
+    max_audio_tracks: int = 8
+    check_seconds_per_audio_minute: float = 6.0
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_bytes", "max_audio_seconds", "decode_timeout_seconds"):
+        for name in ("max_upload_bytes", "max_audio_seconds", "decode_timeout_seconds", "max_audio_tracks"):
             if not getattr(self, name) > 0:
                 raise ParameterError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not self.check_seconds_per_audio_minute >= 0:
+            raise ParameterError(
+                f"check_seconds_per_audio_minute must be >= 0, got {self.check_seconds_per_audio_minute!r}")
 
 
 #: Largest ``max_upload_future_seconds`` (ten years): a clock skew, not a calendar.

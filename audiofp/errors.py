@@ -35,6 +35,10 @@ class AudioTooLongError(BadAudioError):
     """The audio is longer than the configured maximum duration."""
 
 
+class CheckTimeoutError(BadAudioError):
+    """Decoding, fingerprinting and matching one input took longer than its wall-clock budget."""
+
+
 class InputTooLargeError(BadAudioError):
     """The input file is larger than the configured maximum size."""
 

@@ -25,6 +25,7 @@ def find_peaks(
     freq_radius: int,
     floor_db: float,
     peaks_per_second: float,
+    frames: tuple[int, int] | None = None,
 ) -> Peaks:
     """Pick the dominant local maxima of a spectrogram.
 
@@ -38,6 +39,12 @@ def find_peaks(
         Minimum height of a peak above the local mean level, dB.
     peaks_per_second : float
         Density cap: within each second only the strongest peaks are kept.
+    frames : (int, int), optional
+        Keep only peaks in frames ``[start, stop)``: a caller analysing a long
+        signal in blocks passes each block with context frames on both sides
+        and keeps the block's own. ``start`` should be a multiple of the
+        density cap's second (``round(1 / frame_seconds)`` frames) so the cap
+        counts the same frames as it would over the whole signal.
 
     Returns
     -------
@@ -58,6 +65,9 @@ def find_peaks(
     # Peaks on the border cannot be refined and are often artefacts of padding.
     is_peak[[0, -1], :] = False
     is_peak[:, [0, -1]] = False
+    if frames is not None:
+        is_peak[:, : max(frames[0], 0)] = False
+        is_peak[:, max(frames[1], 0):] = False
     f_idx, t_idx = np.nonzero(is_peak)
     if f_idx.size == 0:
         return _empty()

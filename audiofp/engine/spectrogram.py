@@ -66,8 +66,28 @@ def spectrogram(audio: Audio, params: FingerprintParams) -> Spectrogram:
     x = np.asarray(audio.samples, dtype=np.float32)
     # Centre frame k on sample k * hop, from the first sample to the last.
     pad = params.win_length // 2
-    x = np.pad(x, (pad, pad))
-    frames = np.lib.stride_tricks.sliding_window_view(x, params.win_length)[:: params.hop_length]
+    return framed_spectrogram(np.pad(x, (pad, pad)), params)
+
+
+def framed_spectrogram(segment: np.ndarray, params: FingerprintParams) -> Spectrogram:
+    """The spectrogram of the frames that start every hop in ``segment``.
+
+    Frame ``j`` covers ``segment[j * hop : j * hop + win_length]``. A caller that
+    analyses a long signal in blocks passes each block with the samples around
+    it (zeros beyond the signal's ends, as :func:`spectrogram` pads), so the
+    frames are the very ones the whole signal would give.
+
+    Parameters
+    ----------
+    segment : np.ndarray of float32
+        At least ``win_length`` samples at ``params.sample_rate``.
+    params : FingerprintParams
+
+    Returns
+    -------
+    Spectrogram
+    """
+    frames = np.lib.stride_tricks.sliding_window_view(segment, params.win_length)[:: params.hop_length]
     window = np.hanning(params.win_length + 2)[1:-1].astype(np.float32)
     # scipy keeps float32 end to end; numpy would convert to float64 (several times slower).
     spectrum = scipy.fft.rfft(frames * window, n=params.n_fft, axis=1)

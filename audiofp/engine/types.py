@@ -179,6 +179,8 @@ class Match:
     evidence: Evidence
     false_match_probability: float
     """Estimated probability that unrelated audio scores this high."""
+    track: int = 0
+    """Which audio track of the query it was found in (0 for the first)."""
 
     @property
     def confidence(self) -> float:

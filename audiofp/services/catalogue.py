@@ -14,10 +14,13 @@ from typing import BinaryIO
 from .. import store as db
 from ..config import Limits, Settings
 from ..engine import audio as audio_io
-from ..engine.fingerprint import QueryFingerprint, fingerprint_for_index, fingerprint_for_query
+from ..engine.analysis import TrackAnalysis, analyse
+from ..engine.fingerprint import QueryFingerprint, fingerprint_for_index
+from ..engine.hashes import query_hashes
 from ..engine.matching import MatchSettings, find_matches, join_hits
-from ..engine.types import Audio, Fingerprint, Match
-from ..errors import ConflictError, NothingToFingerprintError, RetryableError
+from ..engine.types import Audio, Fingerprint, Match, Triplets
+from ..engine.windows import combine, placed
+from ..errors import ConflictError, NothingToFingerprintError, RetryableError, SilentAudioError
 from ..store import Session, SoundRecord, Store
 
 Source = str | Path | bytes | BinaryIO
@@ -90,31 +93,51 @@ def add_sound_audio(
     label: str | None = None,
     source_name: str | None = None,
 ) -> IngestOutcome:
-    """Add decoded audio as a sound inside the caller's transaction.
-
-    The sound row and all its postings are written in ``session``: the caller's
-    commit makes them visible together, and a failure leaves nothing.
-    Audio whose decoded content is already known is not added again.
-
-    Raises
-    ------
-    NothingToFingerprintError
-        If the audio is new and yields no fingerprint (too short or too flat):
-        a sound without one is not added.
-    RetryableError
-        If a concurrent transaction registered the same audio after this one
-        looked: running the use case again finds that sound.
-    """
+    """Add decoded audio as a sound inside the caller's transaction (see :func:`add_sound_fingerprint`)."""
     digest = audio_io.content_digest(audio)
     known = db.find_sound_by_digest(session, digest)
     if known is not None:
         return IngestOutcome(known.id, False, known.duration_seconds, known.fingerprint_count, known.label)
-    fp = fingerprint_to_register(store, audio)
+    return add_sound_fingerprint(session, store, NewSound(fingerprint_to_register(store, audio), digest, audio.duration),
+                                 label=label, source_name=source_name)
+
+
+def add_sound_fingerprint(
+    session: Session,
+    store: Store,
+    sound: "NewSound",
+    *,
+    label: str | None = None,
+    source_name: str | None = None,
+) -> IngestOutcome:
+    """Add a fingerprinted recording as a sound inside the caller's transaction.
+
+    The sound row and all its postings are written in ``session``: the caller's
+    commit makes them visible together, and a failure leaves nothing.
+    A recording whose decoded content is already known is not added again.
+
+    Raises
+    ------
+    NothingToFingerprintError
+        If the recording is new and its fingerprint is empty (too short or too
+        flat): a sound without one is not added.
+    RetryableError
+        If a concurrent transaction registered the same audio after this one
+        looked: running the use case again finds that sound.
+    """
+    known = db.find_sound_by_digest(session, sound.digest)
+    if known is not None:
+        return IngestOutcome(known.id, False, known.duration_seconds, known.fingerprint_count, known.label)
+    fp = sound.fingerprint
+    if len(fp) == 0:
+        raise NothingToFingerprintError(
+            f"the audio ({sound.duration:.3f} s) is too short or too flat to fingerprint: it yields no fingerprint"
+        )
     try:
         record = db.add_sound(
             session,
-            content_digest=digest,
-            duration_seconds=audio.duration,
+            content_digest=sound.digest,
+            duration_seconds=sound.duration,
             scheme=store.params.scheme,
             fingerprint_count=len(fp),
             label=label,
@@ -123,7 +146,7 @@ def add_sound_audio(
     except ConflictError as exc:
         raise RetryableError(f"the same audio was registered concurrently as a sound: {exc}") from exc
     db.add_postings(session, store.params.scheme, fp.hashes, fp.postings(record.id))
-    return IngestOutcome(record.id, True, audio.duration, len(fp), label)
+    return IngestOutcome(record.id, True, sound.duration, len(fp), label)
 
 
 def ingest(store: Store, source: Source, *, settings: Settings, label: str | None = None) -> IngestOutcome:
@@ -132,6 +155,175 @@ def ingest(store: Store, source: Source, *, settings: Settings, label: str | Non
     name = Path(source).name if isinstance(source, (str, Path)) else None
     with db.transaction(store) as session:
         return add_sound_audio(session, store, audio, label=label, source_name=name)
+
+
+@dataclass(frozen=True)
+class NewSound:
+    """What registering a recording as a sound needs: its index hashes, content digest and length."""
+
+    fingerprint: Fingerprint
+    digest: str
+    duration: float
+
+
+@dataclass(frozen=True)
+class TrackReport:
+    """What the check found of one audio track of an upload.
+
+    ``decodable`` is False when no decoder exists for what the track declares;
+    ``audible`` is False for a track that decoded to silence (or to nothing).
+    """
+
+    index: int
+    duration: float
+    decodable: bool
+    audible: bool
+
+
+@dataclass(frozen=True)
+class _Window:
+    """One query window, kept without its lookups (rebuilt when it is matched again)."""
+
+    track: int
+    triplets: Triplets
+    n_frames: float
+    start_frame: int
+
+    def query(self, store: Store) -> QueryFingerprint:
+        return QueryFingerprint(triplets=self.triplets, lookups=query_hashes(self.triplets, store.params),
+                                n_frames=self.n_frames, duration=self.n_frames * store.params.frame_seconds,
+                                start_frame=self.start_frame)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything one check of a file found: per track, the matches, and what would register it.
+
+    ``matches`` hold for the whole file: merged over windows, with their
+    probabilities restated for the number of windows queried (see
+    :mod:`audiofp.engine.windows`). ``new_sound`` is the first audible track,
+    which becomes the upload's own sound when it reuses nothing.
+    """
+
+    tracks: tuple[TrackReport, ...]
+    matches: list[Match]
+    new_sound: NewSound | None
+    sounds_seen: int
+    """How many sounds the catalogue held when the check began."""
+    windows: tuple[_Window, ...] = ()
+    lookups: int = 0
+    hits: int = 0
+    seconds: float = 0.0
+    """Wall-clock time of the whole check."""
+    match_seconds: float = 0.0
+    """The part of ``seconds`` spent looking windows up and matching them (the rest decoded and fingerprinted)."""
+
+    @property
+    def duration(self) -> float:
+        """Length of the longest track, seconds."""
+        return max((t.duration for t in self.tracks), default=0.0)
+
+    @property
+    def audible(self) -> bool:
+        """Whether any track holds sound to check."""
+        return any(t.audible for t in self.tracks)
+
+
+def analyse_source(
+    store: Store,
+    source: Source,
+    *,
+    settings: Settings,
+    keep_windows: bool = False,
+    register: bool = True,
+) -> Analysis:
+    """Check every audio track of a file against the catalogue, in bounded memory.
+
+    Each track is decoded in blocks and matched window by window as it
+    arrives (one short read-only transaction per window); only the peaks and
+    the matches are kept. The limits' wall-clock budget covers the whole
+    check, decoding, fingerprinting and matching alike.
+
+    Parameters
+    ----------
+    store : Store
+    source : path, bytes or seekable binary file
+    settings : Settings
+    keep_windows : bool
+        Keep each window's triplets, so :func:`rematch` can match them again.
+    register : bool
+        Keep what registering the first audible track as a sound needs.
+
+    Raises
+    ------
+    InputTooLargeError, AudioTooLongError, BadAudioError, CheckTimeoutError
+        For a file that cannot be checked: too large, too long, too many
+        tracks, not media, no audio track, or too slow to check.
+    """
+    started = time.perf_counter()
+    limits = settings.limits
+    deadline = audio_io.Deadline(limits.decode_timeout_seconds, limits.check_seconds_per_audio_minute / 60.0)
+    with db.transaction(store, readonly=True) as session:
+        sounds_seen = db.count_sounds(session)
+    reports: list[TrackReport] = []
+    found: list[Match] = []
+    kept: list[_Window] = []
+    new_sound: NewSound | None = None
+    lookups = hits = windows = 0
+    match_seconds = 0.0
+    name = Path(source).name if isinstance(source, (str, Path)) else "the upload"
+    for track in audio_io.tracks(source, sample_rate=store.params.sample_rate, max_bytes=limits.max_upload_bytes,
+                                 max_seconds=limits.max_audio_seconds, max_tracks=limits.max_audio_tracks,
+                                 deadline=deadline):
+        analysis = TrackAnalysis(store.params, keep_index=register and new_sound is None)
+        track_found: list[Match] = []
+
+        def check(queries: list[QueryFingerprint]) -> None:
+            nonlocal lookups, hits, windows, match_seconds
+            for query in queries:
+                deadline.check(f"checking {name}")
+                result = match_fingerprint(store, query, match_settings=settings.matching)
+                match_seconds += result.seconds
+                lookups += result.lookups
+                hits += result.hits
+                windows += 1
+                track_found.extend(placed(result.matches, start_seconds=query.start_seconds(store.params),
+                                          track=track.index))
+                if keep_windows:
+                    kept.append(_Window(track.index, query.triplets, query.n_frames, query.start_frame))
+
+        for block in track.blocks:
+            check(analysis.feed(block))
+        check(analysis.finish())
+        audible = analysis.peak_level >= audio_io.SILENCE_PEAK
+        reports.append(TrackReport(track.index, round(analysis.duration, 3), track.decodable, audible))
+        if not audible:
+            continue  # whatever near-silence matched is not a reuse anyone hears
+        found.extend(track_found)
+        if analysis.keep_index:
+            new_sound = NewSound(analysis.index_fingerprint(), analysis.digest, analysis.duration)
+    if not any(t.decodable for t in reports):
+        raise audio_io.BadAudioError(
+            f"{name} declares an audio encoding that cannot be decoded (malformed or unknown header)")
+    matches = combine(found, windows=windows, max_false_match_probability=settings.matching.max_false_match_probability)
+    return Analysis(tracks=tuple(reports), matches=matches, new_sound=new_sound, sounds_seen=sounds_seen,
+                    windows=tuple(kept), lookups=lookups, hits=hits, seconds=time.perf_counter() - started,
+                    match_seconds=match_seconds)
+
+
+def rematch(store: Store, analysis: Analysis, *, settings: Settings, session: Session) -> list[Match]:
+    """Match a checked file's windows again, inside ``session`` (it needs ``keep_windows``).
+
+    For an upload about to register its audio as a new sound: a concurrent
+    upload may have registered the same sound since the check.
+    """
+    found: list[Match] = []
+    for window in analysis.windows:
+        query = window.query(store)
+        result = match_fingerprint(store, query, session=session, match_settings=settings.matching)
+        found.extend(placed(result.matches, start_seconds=query.start_seconds(store.params), track=window.track))
+    return combine(found, windows=len(analysis.windows),
+                   max_false_match_probability=settings.matching.max_false_match_probability)
 
 
 def identify_audio(
@@ -143,21 +335,34 @@ def identify_audio(
 ) -> QueryResult:
     """Find the known sounds ``audio`` reuses.
 
+    Audio longer than a window is matched window by window, as uploads are.
+
     Parameters
     ----------
     store : Store
     audio : Audio
         Decoded query at the analysis rate.
     session : Session, optional
-        Run the lookup inside this transaction (so a caller can match and
+        Run the lookups inside this transaction (so a caller can match and
         record atomically); a read-only session of its own otherwise.
     match_settings : MatchSettings, optional
         Search range and acceptance rule; the calibrated defaults otherwise.
     """
     started = time.perf_counter()
-    query = fingerprint_for_query(audio, store.params)
-    result = match_fingerprint(store, query, session=session, match_settings=match_settings)
-    return replace(result, seconds=time.perf_counter() - started)
+    settings = match_settings or MatchSettings()
+    _, queries = analyse(audio, store.params, keep_index=False)
+    found: list[Match] = []
+    lookups = hits = 0
+    labels: dict[int, str | None] = {}
+    for query in queries:
+        result = match_fingerprint(store, query, session=session, match_settings=settings)
+        found.extend(placed(result.matches, start_seconds=query.start_seconds(store.params), track=0))
+        lookups += result.lookups
+        hits += result.hits
+        labels.update(result.labels)
+    matches = combine(found, windows=len(queries), max_false_match_probability=settings.max_false_match_probability)
+    return QueryResult(matches=matches, duration=audio.duration, seconds=time.perf_counter() - started,
+                       lookups=lookups, hits=hits, labels={m.sound_id: labels.get(m.sound_id) for m in matches})
 
 
 def match_fingerprint(
@@ -167,8 +372,11 @@ def match_fingerprint(
     session: Session | None = None,
     match_settings: MatchSettings | None = None,
 ) -> QueryResult:
-    """Find the known sounds a query fingerprint reuses: :func:`identify_audio` without
-    fingerprinting, for a caller that matches one query more than once."""
+    """Find the known sounds one query (window) reuses, with one lookup round trip.
+
+    Match times are the window's own; :func:`audiofp.engine.windows.placed`
+    moves them onto the track.
+    """
     started = time.perf_counter()
     settings = match_settings or MatchSettings()
     if session is None:
@@ -190,6 +398,8 @@ def _match_in(
     session: Session, store: Store, query: QueryFingerprint, settings: MatchSettings
 ) -> tuple[list[Match], int, dict[int, str | None]]:
     """One lookup round trip, the matching, and the labels of the matched sounds."""
+    if query.lookups.hashes.size == 0:
+        return [], 0, {}
     hit_hashes, postings = db.lookup_postings(session, store.params.scheme, query.lookups.hashes)
     hits = join_hits(query.triplets, query.lookups, hit_hashes, postings, settings)
     matches = find_matches(hits, store.params, settings, query_frames=query.n_frames)
@@ -201,15 +411,20 @@ def _match_in(
 
 
 def identify(store: Store, source: Source, *, settings: Settings) -> QueryResult:
-    """Decode ``source`` and find the known sounds it reuses; ``seconds`` includes decoding."""
-    started = time.perf_counter()
-    audio = decode(source, limits=settings.limits, sample_rate=store.params.sample_rate)
-    result = identify_audio(store, audio, match_settings=settings.matching)
-    return QueryResult(
-        matches=result.matches,
-        duration=result.duration,
-        seconds=time.perf_counter() - started,
-        lookups=result.lookups,
-        hits=result.hits,
-        labels=result.labels,
-    )
+    """Check ``source`` (every audio track) and find the known sounds it reuses; ``seconds`` includes decoding.
+
+    Raises
+    ------
+    SilentAudioError
+        If no track holds any sound.
+    """
+    analysis = analyse_source(store, source, settings=settings, register=False)
+    if not analysis.audible:
+        name = Path(source).name if isinstance(source, (str, Path)) else "input"
+        raise SilentAudioError(f"{name} is silent: nothing to fingerprint")
+    labels: dict[int, str | None] = {}
+    if analysis.matches:
+        with db.transaction(store, readonly=True) as session:
+            labels = {i: r.label for i, r in db.get_sounds(session, {m.sound_id for m in analysis.matches}).items()}
+    return QueryResult(matches=analysis.matches, duration=analysis.duration, seconds=analysis.seconds,
+                       lookups=analysis.lookups, hits=analysis.hits, labels=labels)

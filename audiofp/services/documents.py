@@ -16,6 +16,7 @@ from ..engine.types import Evidence, Match
 from ..store import ApiKeyRecord, AuditRecord, RemovalRecord, UseRecord
 
 if TYPE_CHECKING:  # the service values rendered below; their modules import this one
+    from .catalogue import TrackReport
     from .history import AccountSound, ClipMatch, HistoryItem, HistoryPage, SharedAccount, SoundDetails
     from .removals import EventPage, RemovalOutcome
 
@@ -76,6 +77,7 @@ def verdict_doc(
     links: dict[int, list[RemovalRecord]],
     tags: dict[int, list[str]],
     action: str,
+    tracks: Sequence[TrackReport] = (),
     use_ids: dict[int, int] | None = None,
     upload: Document | None = None,
     original_sound_id: int | None = None,
@@ -86,6 +88,8 @@ def verdict_doc(
     ``links`` and ``tags`` are by sound id; ``use_ids`` the recorded use of each
     sound (none for a dry run, which also has no ``upload``). ``fingerprinted``
     is False for audio too short or too flat to fingerprint that matched nothing.
+    ``tracks`` is what the check found of each audio track of the file; a
+    sound's ``track`` names the one it was found in.
     """
     sounds = []
     removals: dict[int, Document] = {}
@@ -97,6 +101,7 @@ def verdict_doc(
             {
                 "sound_id": m.sound_id,
                 "use_id": (use_ids or {}).get(m.sound_id),
+                "track": m.track,
                 **match_evidence(m.evidence),
                 "labels": tags.get(m.sound_id, []),
                 "linked_to_removed_content": bool(linked),
@@ -112,7 +117,15 @@ def verdict_doc(
         "removals": sorted(removals.values(), key=lambda d: d["id"]),
         "original_sound_id": original_sound_id,
         "fingerprinted": fingerprinted,
+        "audible": any(t.audible for t in tracks),
+        "tracks": [verdict_track_doc(t) for t in tracks],
     }
+
+
+def verdict_track_doc(t: TrackReport) -> Document:
+    """``VerdictTrack``: what the check found of one audio track."""
+    return {"index": t.index, "duration_seconds": round(float(t.duration), 3), "decodable": t.decodable,
+            "audible": t.audible}
 
 
 # --------------------------------------------------------------------------- removals, uses, events

@@ -18,7 +18,7 @@ from . import catalogue
 from .cursors import decode_cursor, encode_cursor
 from .keys import Actor, audit
 from .links import UseStats, linked_removals, use_stats
-from .uploads import Source, decode_source, usable_matches
+from .uploads import Source, usable_matches
 
 HISTORY_CURSOR = "history"
 MAX_PAGE = 500
@@ -202,13 +202,13 @@ def search_by_clip(
 ) -> list[ClipMatch]:
     """Sounds a clip matches, each with its details and the first page of its history."""
     _check_limit(history_limit)
-    audio = decode_source(store, source, settings)
-    matches = usable_matches(catalogue.identify_audio(store, audio, match_settings=settings.matching).matches, settings)
+    result = catalogue.identify(store, source, settings=settings)
+    matches = usable_matches(result.matches, settings)
     with db.transaction(store) as session:
         out = [
             ClipMatch(m, _details(session, m.sound_id), _history(session, m.sound_id, 0, history_limit, HistoryFilters()))
             for m in matches
         ]
         audit(session, actor, "search.clip", None,
-              {"duration_seconds": round(audio.duration, 3), "sounds": [m.sound_id for m in matches]})
+              {"duration_seconds": round(result.duration, 3), "sounds": [m.sound_id for m in matches]})
     return out

@@ -21,8 +21,7 @@ from typing import Any, BinaryIO
 
 from .. import store as db
 from ..config import Settings
-from ..engine.fingerprint import QueryFingerprint, fingerprint_for_query
-from ..engine.types import Audio, Evidence, Match
+from ..engine.types import Evidence, Match
 from ..errors import (
     ConflictError,
     IdempotencyMismatchError,
@@ -42,8 +41,8 @@ RECORD_ATTEMPTS = 4
 Source = bytes | BinaryIO
 
 __all__ = [
-    "RECORD_ATTEMPTS", "Source", "Submission", "build_verdict", "decode_source", "dry_run_match",
-    "payload_digest", "submit_upload", "usable_matches",
+    "RECORD_ATTEMPTS", "Source", "Submission", "build_verdict", "dry_run_match", "payload_digest",
+    "submit_upload", "usable_matches",
 ]
 
 
@@ -78,6 +77,7 @@ def build_verdict(
     matches: list[Match],
     settings: Settings,
     *,
+    tracks: tuple[catalogue.TrackReport, ...],
     use_ids: dict[int, int] | None = None,
     upload: dict[str, Any] | None = None,
     original_sound_id: int | None = None,
@@ -88,7 +88,8 @@ def build_verdict(
     The recommended action follows the most confident match among the sounds
     that are linked; sounds that are not linked do not count against an upload.
     ``fingerprinted`` is False for audio too short or too flat to fingerprint
-    that matched nothing: the verdict then says nothing about it either way.
+    (or silent) that matched nothing: the verdict then says nothing about it
+    either way, and ``tracks`` says what each audio track held.
     """
     sound_ids = [m.sound_id for m in matches]
     links = linked_removals(session, sound_ids)
@@ -98,6 +99,7 @@ def build_verdict(
         links=links,
         tags=db.tags_of_sounds(session, sound_ids),
         action=settings.moderation.action(linked_confidences),
+        tracks=tracks,
         use_ids=use_ids,
         upload=upload,
         original_sound_id=original_sound_id,
@@ -105,34 +107,26 @@ def build_verdict(
     )
 
 
-def decode_source(store: Store, source: Source, settings: Settings) -> Audio:
-    """Decode an upload at the index's analysis rate within the configured limits
-    (size, duration, wall-clock time)."""
-    return catalogue.decode(source, limits=settings.limits, sample_rate=store.params.sample_rate)
-
-
-def _matches(store: Store, query: QueryFingerprint, settings: Settings, session: Session | None = None) -> list[Match]:
-    result = catalogue.match_fingerprint(store, query, session=session, match_settings=settings.matching)
-    return usable_matches(result.matches, settings)
+def _check(store: Store, source: Source, settings: Settings, *, keep_windows: bool) -> catalogue.Analysis:
+    """Check every track of an upload within the configured limits (size, duration, tracks, wall-clock time)."""
+    return catalogue.analyse_source(store, source, settings=settings, keep_windows=keep_windows)
 
 
 def dry_run_match(store: Store, source: Source, *, settings: Settings) -> dict[str, Any]:
     """The verdict an upload would get now, recording nothing."""
-    audio = decode_source(store, source, settings)
-    matches = _matches(store, fingerprint_for_query(audio, store.params), settings)
+    analysis = _check(store, source, settings, keep_windows=False)
+    matches = usable_matches(analysis.matches, settings)
     fingerprinted = True
     with db.transaction(store, readonly=True) as session:
         if not matches:
             # What recording would do: find the sound of identical audio, or register this one if it can be.
-            known = catalogue.identical_sound(session, audio)
-            if known is not None:
-                matches = [_identity_match(known.id, audio, known.fingerprint_count)]
+            sound = analysis.new_sound
+            known = None if sound is None else db.find_sound_by_digest(session, sound.digest)
+            if known is not None and sound is not None:
+                matches = [_identity_match(known.id, sound.duration, known.fingerprint_count)]
             else:
-                try:
-                    catalogue.fingerprint_to_register(store, audio)
-                except NothingToFingerprintError:
-                    fingerprinted = False
-        return build_verdict(session, matches, settings, fingerprinted=fingerprinted)
+                fingerprinted = sound is not None and len(sound.fingerprint) > 0
+        return build_verdict(session, matches, settings, tracks=analysis.tracks, fingerprinted=fingerprinted)
 
 
 def payload_digest(source: Source) -> str:
@@ -215,8 +209,7 @@ class _Upload:
     request: _Request
     uploaded_at: datetime
     metadata: dict[str, Any] | None
-    audio: Audio
-    query: QueryFingerprint
+    analysis: catalogue.Analysis
 
 
 def submit_upload(
@@ -254,11 +247,10 @@ def submit_upload(
     if replay is not None:
         return replay
 
-    audio = decode_source(store, source, settings)
-    upload = _Upload(request, uploaded_at, metadata, audio, fingerprint_for_query(audio, store.params))
-    decoded = time.perf_counter()
-    matches = _matches(store, upload.query, settings)
+    analysis = _check(store, source, settings, keep_windows=True)
+    upload = _Upload(request, uploaded_at, metadata, analysis)
     matched = time.perf_counter()
+    matches = usable_matches(analysis.matches, settings)
     for attempt in range(1, RECORD_ATTEMPTS + 1):
         try:
             submission = _record(store, upload, matches, settings)
@@ -273,71 +265,81 @@ def submit_upload(
             if attempt == RECORD_ATTEMPTS:
                 raise
             # The winner may have registered a sound this upload reuses: match
-            # again (the lookup only; the audio is decoded and fingerprinted once).
-            matches = _matches(store, upload.query, settings)
+            # again (the lookups only; the file is decoded and fingerprinted once).
+            with db.transaction(store, readonly=True) as session:
+                matches = usable_matches(catalogue.rematch(store, analysis, settings=settings, session=session),
+                                         settings)
             continue
-        timings = {"decode": decoded - started, "match": matched - decoded, "record": time.perf_counter() - matched}
+        timings = {"decode": matched - started - analysis.match_seconds, "match": analysis.match_seconds,
+                   "record": time.perf_counter() - matched}
         return replace(submission, timings={k: round(v * 1000, 2) for k, v in timings.items()})
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _identity_evidence(audio: Audio, anchors: int) -> Evidence:
+def _identity_evidence(duration: float, anchors: int) -> Evidence:
     """The whole upload is the sound (or, for a byte-identical copy, the same
     decoded audio): an identity alignment over its full length."""
-    whole = round(audio.duration, 3)
+    whole = round(duration, 3)
     return Evidence(
         query_start=0.0, query_end=whole, sound_start=0.0, sound_end=whole,
         speed=1.0, pitch_semitones=0.0, anchors=anchors, score=0.0, confidence=1.0,
     )
 
 
-def _identity_match(sound_id: int, audio: Audio, anchors: int) -> Match:
+def _identity_match(sound_id: int, duration: float, anchors: int) -> Match:
     """A known sound whose decoded audio is identical to the upload's: found by its digest, for certain.
 
     Fingerprints miss such a copy when the sound is too short to have enough
     of them; the digest does not, and the verdict must say what was recorded.
     """
-    return Match(sound_id=sound_id, evidence=_identity_evidence(audio, anchors), false_match_probability=0.0)
+    return Match(sound_id=sound_id, evidence=_identity_evidence(duration, anchors), false_match_probability=0.0)
 
 
 def _register(
     session: Session, store: Store, upload: _Upload, upload_id: int
 ) -> tuple[list[Match], dict[int, int], int | None]:
-    """An upload that reuses nothing: register its audio as a new sound, or use the known sound of identical audio.
+    """An upload that reuses nothing: register its first audible track as a new sound, or use the known sound of
+    identical audio.
 
     Returns the matches the verdict lists, the use recorded per sound, and the
     id of the sound registered (None when none was). Audio that yields no
-    fingerprint records no use and becomes no sound.
+    fingerprint (or an upload with no audible track) records no use and becomes no sound.
     """
+    sound = upload.analysis.new_sound
+    if sound is None:
+        return [], {}, None
     try:
-        outcome = catalogue.add_sound_audio(session, store, upload.audio, source_name=upload.request.content_id)
+        outcome = catalogue.add_sound_fingerprint(session, store, sound, source_name=upload.request.content_id)
     except NothingToFingerprintError:
         return [], {}, None
     if outcome.created:
-        evidence = _identity_evidence(upload.audio, int(outcome.fingerprints))
+        evidence = _identity_evidence(sound.duration, int(outcome.fingerprints))
         use_id = db.insert_use(session, upload_id=upload_id, sound_id=outcome.sound_id, kind=UseKind.ORIGINAL,
                                evidence=evidence)
         return [], {outcome.sound_id: use_id}, outcome.sound_id
-    match = _identity_match(outcome.sound_id, upload.audio, int(outcome.fingerprints))
+    match = _identity_match(outcome.sound_id, sound.duration, int(outcome.fingerprints))
     use_id = db.insert_use(session, upload_id=upload_id, sound_id=outcome.sound_id, kind=UseKind.REUSE,
                            evidence=match.evidence)
     return [match], {outcome.sound_id: use_id}, None
 
 
 def _record(store: Store, upload: _Upload, matches: list[Match], settings: Settings) -> Submission:
+    analysis = upload.analysis
     with db.transaction(store) as session:
         request = upload.request
         upload_id = db.insert_upload(
             session, content_id=request.content_id, account_id=request.account_id, uploaded_at=upload.uploaded_at,
-            metadata=upload.metadata, duration_seconds=upload.audio.duration, idempotency_key=request.idempotency_key,
+            metadata=upload.metadata, duration_seconds=analysis.duration, idempotency_key=request.idempotency_key,
             payload_digest=request.payload_digest,
         )
         original_sound_id = None
-        if not matches:
+        if not matches and analysis.new_sound is not None:
             # Register the upload's audio as a new sound, unless a concurrent
             # upload of the same recording registered it since we looked.
             db.lock_sound_registration(session)
-            matches = _matches(store, upload.query, settings, session)
+            if db.count_sounds(session) != analysis.sounds_seen:
+                matches = usable_matches(catalogue.rematch(store, analysis, settings=settings, session=session),
+                                         settings)
         if not matches:
             matches, use_ids, original_sound_id = _register(session, store, upload, upload_id)
         else:
@@ -350,11 +352,11 @@ def _record(store: Store, upload: _Upload, matches: list[Match], settings: Setti
         db.lock_links(session, exclusive=False)
         upload_doc = verdict_upload_doc(
             upload_id=upload_id, content_id=request.content_id, account_id=request.account_id,
-            uploaded_at=upload.uploaded_at, duration_seconds=upload.audio.duration, state=UploadState.LIVE,
+            uploaded_at=upload.uploaded_at, duration_seconds=analysis.duration, state=UploadState.LIVE,
         )
         verdict = build_verdict(
-            session, matches, settings, use_ids=use_ids, upload=upload_doc, original_sound_id=original_sound_id,
-            fingerprinted=bool(use_ids),
+            session, matches, settings, tracks=analysis.tracks, use_ids=use_ids, upload=upload_doc,
+            original_sound_id=original_sound_id, fingerprinted=bool(use_ids),
         )
         body = json.dumps(verdict, sort_keys=True)
         db.set_upload_verdict(session, upload_id, body, original_sound_id)

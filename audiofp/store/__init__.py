@@ -63,6 +63,7 @@ from .sounds import (
     find_sound_by_digest,
     get_sound,
     get_sounds,
+    count_sounds,
     list_sounds,
     tags_of_sounds,
 )
@@ -89,7 +90,7 @@ __all__ = [
     "UseRecord", "UseSpan", "UseTally", "utc",
     # sounds, postings, metadata
     "add_postings", "add_sound", "add_sound_tags", "find_sound_by_digest", "get_meta", "get_sound", "get_sounds",
-    "index_stats", "list_sounds", "lookup_postings", "set_meta", "setdefault_meta", "tags_of_sounds",
+    "index_stats", "count_sounds", "list_sounds", "lookup_postings", "set_meta", "setdefault_meta", "tags_of_sounds",
     # uploads and uses
     "account_sounds", "accounts_sharing_sounds", "find_upload", "get_upload", "get_use", "insert_upload",
     "insert_use", "mark_use_disputed", "set_upload_state", "set_upload_verdict", "use_span", "use_tallies",

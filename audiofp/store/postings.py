@@ -61,6 +61,17 @@ def _check_scheme(scheme: int) -> int:
     return int(scheme)
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of ``values``.
+
+    ``np.unique`` without ``return_*`` arguments takes a hash-table path in
+    numpy 2.3+ that is about 100 times slower than sorting for the tens of
+    thousands of hashes a query looks up (50 ms against 0.5 ms for 30k).
+    """
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
+
+
 def _as_hashes(hashes: np.ndarray) -> np.ndarray:
     array = np.asarray(hashes)
     if array.ndim != 1:
@@ -160,7 +171,7 @@ def lookup_postings(session: Session, scheme: int, hashes: np.ndarray) -> tuple[
         group in the order they were added).
     """
     scheme = _check_scheme(scheme)
-    wanted = np.unique(_as_hashes(hashes))
+    wanted = _distinct(_as_hashes(hashes))
     if wanted.size == 0:
         return np.empty(0, dtype=np.uint32), np.empty(0, dtype=POSTING_DTYPE)
     keys = ((np.int64(scheme) << np.int64(32)) | wanted.astype(np.int64)).tolist()

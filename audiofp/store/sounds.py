@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,12 @@ def find_sound_by_digest(session: Session, content_digest: str) -> SoundRecord |
     """The sound whose decoded audio has this digest, or None."""
     row = session.scalars(select(Sound).where(Sound.content_digest == content_digest)).one_or_none()
     return None if row is None else _record(row)
+
+
+@translated
+def count_sounds(session: Session) -> int:
+    """How many sounds the catalogue holds (sounds are never deleted: a change means one was added)."""
+    return int(session.scalar(select(func.count()).select_from(Sound)) or 0)
 
 
 @translated

@@ -256,7 +256,6 @@ HOSTILE = {
     "truncated_m4a": read("queries/altered_reuse.m4a")[:5000],
     "ogg_header_then_garbage": read("chant.ogg")[:200] + bytes(30_000),
     "wav_header_lies": b"RIFF\xff\xff\xff\x7fWAVEfmt " + bytes(40),
-    "silence": _silence(),
     **{f"wav_{name}": data for name, data in UNDECODABLE_HEADERS.items()},
 }
 
@@ -267,7 +266,7 @@ def test_hostile_files_are_422_never_500(harness, name):
     r = upload(h, HOSTILE[name], f"hostile-{name}", "acct-x", 0, name="upload.bin")
     assert r.status_code == 422, r.get_json()
     problem = r.get_json()
-    assert problem["type"] in ("/problems/bad-media", "/problems/silent-audio") and problem["detail"]
+    assert problem["type"] == "/problems/bad-media" and problem["detail"]
     r = h.client.post("/v1/search", data=clip_form(HOSTILE[name]), headers=h.auth("investigator"))
     assert r.status_code == 422
     r = h.client.post("/v1/match", data=clip_form(HOSTILE[name]), headers=h.auth("pipeline"))
@@ -275,6 +274,27 @@ def test_hostile_files_are_422_never_500(harness, name):
     # a rejected upload records nothing, so the content id is still free
     assert h.client.post("/v1/removals", json={"content_id": f"hostile-{name}", "policy_label": "p"},
                          headers=h.auth("pipeline")).status_code == 404
+
+
+def test_an_upload_with_no_audible_track_gets_a_verdict_that_says_so(harness):
+    from sqlalchemy import func, select
+
+    from audiofp.store.models import Sound, Upload, Use
+
+    h = harness
+    r = upload(h, _silence(), "quiet-1", "acct-q", 0, name="quiet.wav")
+    assert r.status_code == 201, r.get_json()
+    verdict = r.get_json()
+    assert verdict["audible"] is False and verdict["fingerprinted"] is False and verdict["action"] == "allow"
+    assert verdict["tracks"] == [{"index": 0, "duration_seconds": 5.0, "decodable": True, "audible": False}]
+    assert verdict["sounds"] == [] and verdict["original_sound_id"] is None
+    with h.store.session() as session:
+        assert [session.scalar(select(func.count(m.id))) for m in (Sound, Upload, Use)] == [0, 1, 0]
+    dry = h.client.post("/v1/match", data=clip_form(_silence()), headers=h.auth("pipeline"))
+    assert dry.status_code == 200 and dry.get_json()["audible"] is False
+    # an investigator searching by a silent clip has nothing to search with
+    r = h.client.post("/v1/search", data=clip_form(_silence()), headers=h.auth("investigator"))
+    assert r.status_code == 422 and r.get_json()["type"] == "/problems/silent-audio"
 
 
 def test_audio_longer_than_the_limit_is_413(sqlite_url):

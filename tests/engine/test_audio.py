@@ -187,3 +187,21 @@ def test_255_declared_channels_decode_to_their_mono_mix():
     audio = decode(wav_bytes(interleaved.tobytes(), channels=255), sample_rate=8000)
     assert audio.duration == pytest.approx(1.0, abs=0.01)
     assert abs(int(np.argmax(np.abs(np.fft.rfft(audio.samples)))) - 440) <= 2
+
+
+def test_the_check_budget_grows_with_audio_decoded_and_only_with_it():
+    import time
+
+    from audiofp.engine.audio import Deadline
+    from audiofp.errors import CheckTimeoutError
+
+    stalled = Deadline(0.05, per_audio_second=1.0)  # nothing decoded: no more time
+    time.sleep(0.08)
+    with pytest.raises(CheckTimeoutError, match="took longer than the limit of 0.05 s"):
+        stalled.check("checking x")
+    long = Deadline(0.05, per_audio_second=1.0)
+    long.credit(10.0)  # ten seconds of audio earned ten seconds
+    time.sleep(0.08)
+    long.check("checking x")
+    assert long.seconds == pytest.approx(10.05)
+    Deadline(None, per_audio_second=1.0).check("never")

@@ -25,20 +25,15 @@ SETTINGS = Settings()
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Counts of decodes and query fingerprints made by the upload service."""
-    counts = {"decode": 0, "fingerprint": 0}
-    real_decode, real_fingerprint = catalogue.decode, uploads.fingerprint_for_query
+    """How many times the upload service checked (decoded and fingerprinted) a file."""
+    counts = {"check": 0}
+    real_check = catalogue.analyse_source
 
-    def decode(*args, **kwargs):
-        counts["decode"] += 1
-        return real_decode(*args, **kwargs)
+    def check(*args, **kwargs):
+        counts["check"] += 1
+        return real_check(*args, **kwargs)
 
-    def fingerprint(*args, **kwargs):
-        counts["fingerprint"] += 1
-        return real_fingerprint(*args, **kwargs)
-
-    monkeypatch.setattr(catalogue, "decode", decode)
-    monkeypatch.setattr(uploads, "fingerprint_for_query", fingerprint)
+    monkeypatch.setattr(catalogue, "analyse_source", check)
     return counts
 
 
@@ -68,7 +63,7 @@ def test_a_lost_race_is_recorded_again_without_decoding_again(store, calls, monk
     assert submission.created and submission.verdict["recorded"]
     assert submission.verdict["original_sound_id"] is not None
     assert len(attempts) == 3
-    assert calls == {"decode": 1, "fingerprint": 1}
+    assert calls == {"check": 1}
     assert _uses(store) == 1
 
 
@@ -83,24 +78,24 @@ def test_races_lost_every_time_give_up_after_the_attempts_and_record_nothing(sto
     with pytest.raises(RetryableError):
         _submit(store)
     assert len(attempts) == uploads.RECORD_ATTEMPTS
-    assert calls["decode"] == 1
+    assert calls["check"] == 1
     with store.session(readonly=True) as session:
         assert db.find_upload(session, content_id="c-1") is None
         assert db.get_sounds(session, range(1, 10)) == {}
 
 
 def test_a_duplicate_recorded_while_this_one_decoded_answers_with_the_first_verdict(store, monkeypatch):
-    real_decode = catalogue.decode
+    real_check = catalogue.analyse_source
     first: dict = {}
 
-    def decode_while_a_retry_lands(*args, **kwargs):
-        audio = real_decode(*args, **kwargs)
+    def check_while_a_retry_lands(*args, **kwargs):
+        analysis = real_check(*args, **kwargs)
         if not first:  # the same upload, sent again by a retrying client, wins the race
-            first["started"] = True  # this nested submission decodes too: only once
+            first["started"] = True  # this nested submission checks the file too: only once
             first["submission"] = _submit(store)
-        return audio
+        return analysis
 
-    monkeypatch.setattr(catalogue, "decode", decode_while_a_retry_lands)
+    monkeypatch.setattr(catalogue, "analyse_source", check_while_a_retry_lands)
     late = _submit(store)
     winner = first["submission"]
     assert winner.created and not late.created
