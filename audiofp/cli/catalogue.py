@@ -112,8 +112,9 @@ def ingest(
 def _match_line(m: Match, label: str | None) -> str:
     name = f"sound {m.sound_id}" + (f" ({label})" if label else "")
     e = m.evidence
+    track = f" (audio track {m.track})" if m.track else ""
     return (
-        f"  {name}: clip {e.query_start:.2f}-{e.query_end:.2f} s = sound {e.sound_start:.2f}-{e.sound_end:.2f} s, "
+        f"  {name}: clip{track} {e.query_start:.2f}-{e.query_end:.2f} s = sound {e.sound_start:.2f}-{e.sound_end:.2f} s, "
         f"speed x{e.speed:.3f}, pitch {e.pitch_semitones:+.2f} st, {e.anchors} landmarks, "
         f"score {e.score:.1f}, confidence {e.confidence:.6f}"
     )
@@ -149,7 +150,7 @@ def match(ctx: Context, files: tuple[str, ...], as_json: bool) -> None:
                 "duration": round(result.duration, 3),
                 "seconds": round(result.seconds, 4),
                 "matches": [
-                    {"sound_id": m.sound_id, **match_evidence(m.evidence),
+                    {"sound_id": m.sound_id, "track": m.track, **match_evidence(m.evidence),
                      "false_match_probability": m.false_match_probability, "label": result.labels.get(m.sound_id)}
                     for m in result.matches
                 ],
