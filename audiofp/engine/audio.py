@@ -187,15 +187,21 @@ def tracks(
     reopen = _opener(source)
 
     with _reading(name):
-        with reopen() as container:
-            count = len(container.streams.audio)
-    if count == 0:
-        raise BadAudioError(f"{name} has no audio track")
-    if max_tracks is not None and count > max_tracks:
+        container = reopen()  # the first track is read from this opening; each other track reopens the file
+    try:
+        count = len(container.streams.audio)
+    except BaseException:
+        container.close()
+        raise
+    if count == 0 or (max_tracks is not None and count > max_tracks):
+        container.close()
+        if count == 0:
+            raise BadAudioError(f"{name} has no audio track")
         raise BadAudioError(f"{name} has {count} audio tracks; at most {max_tracks} are checked, so it is refused")
     for index in range(count):
-        with _reading(name):
-            container = reopen()
+        if index:
+            with _reading(name):
+                container = reopen()
         try:
             stream = container.streams.audio[index]
             decodable = stream.codec_context is not None
