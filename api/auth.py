@@ -75,6 +75,7 @@ def requires(permission: str) -> Callable[[F], F]:
             if actor is None:
                 raise Unauthorized("the API key is unknown or revoked",
                                    headers={"WWW-Authenticate": 'Bearer realm="audiofp", error="invalid_token"'})
+            g.actor = actor  # known from here on: the access log names the key of a refused request too
             if not actor.can(permission):
                 raise Forbidden(f"role {str(actor.role)!r} may not {permission}")
             bucket: TokenBucket | None = current_app.extensions["audiofp_rate_limit"]
@@ -83,7 +84,6 @@ def requires(permission: str) -> Callable[[F], F]:
                 if wait > 0:
                     raise RateLimited(f"rate limit exceeded for key {actor.name!r}; retry in {wait:.1f} s",
                                       headers={"Retry-After": str(max(1, round(wait + 0.5)))})
-            g.actor = actor
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

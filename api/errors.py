@@ -5,6 +5,8 @@ rate limits, request shape) become a status, a stable problem ``type`` and a
 detail that tells the caller what to fix. A lost race or a database that is
 down is a 503 with ``Retry-After``: the same request may well succeed later.
 Anything unexpected becomes a 500 problem without internals, and is logged.
+Every problem carries the request's id (``request_id``), the one in its
+``X-Request-Id`` header and its access log line (``api.requestlog``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, current_app, json, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from audiofp import errors as domain
+
+from .requestlog import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +90,15 @@ def problem_slug(title: str) -> str:
 
 
 def problem_document(status: int, slug: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
-    """The problem+json body (``Problem`` in the spec); ``instance`` and the like go in ``extra``."""
+    """The problem+json body (``Problem`` in the spec); ``instance``, ``request_id`` and the like go in ``extra``."""
     return {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
 
 
 def problem(status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None,
             **extra: Any) -> Response:
-    body = problem_document(status, slug, title, detail, instance=request.path, **extra)
+    """A problem+json response to the current request; ``request_id`` is the one its log line and header carry."""
+    body = problem_document(status, slug, title, detail, instance=request.path, request_id=current_request_id(),
+                            **extra)
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -124,13 +130,29 @@ def _domain(exc: domain.AudioFPError) -> Response:
 def _http(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status == 413:
-        return problem(413, "too-large", "The request body is larger than allowed",
-                       "the upload exceeds the configured maximum size (MAX_UPLOAD_BYTES)")
+        return _too_large()
     title = exc.name or "Error"
     response = problem(status, problem_slug(title), title, exc.description or title)
     if status == 405 and exc.get_response().headers.get("Allow"):
         response.headers["Allow"] = exc.get_response().headers["Allow"]
     return response
+
+
+def _too_large() -> Response:
+    """413, saying which limit the request broke: the body's size, or the shape of its form.
+
+    Werkzeug raises the same error for a body past ``MAX_CONTENT_LENGTH`` and
+    for a small form with too many parts or a text field too large; telling
+    the second caller to shrink a file within the limit would mislead them.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    length = request.content_length
+    if limit is None or length is None or length > limit:
+        return problem(413, "too-large", "The request body is larger than allowed",
+                       "the upload exceeds the configured maximum size (MAX_UPLOAD_BYTES)")
+    return problem(413, "form-too-large", "The form has too many parts or too large a field",
+                   f"a form may have at most {request.max_form_parts} parts and text fields of at most "
+                   f"{request.max_form_memory_size:,} bytes; send the file and the documented fields only")
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -7,11 +7,12 @@ Bad input raises :class:`api.errors.InvalidRequest` (400) or
 from __future__ import annotations
 
 import json as stdlib_json
+import math
 import re
 from datetime import datetime
 from typing import IO, Any
 
-from flask import json, request
+from flask import request
 
 from .errors import InvalidRequest, UnsupportedMedia
 
@@ -86,17 +87,45 @@ def uploaded_file(field: str = "file") -> IO[bytes]:
     return part.stream
 
 
+class _NotJson(ValueError):
+    """A token Python's parser accepts but JSON (RFC 8259) does not."""
+
+
+def _refuse_constant(token: str) -> Any:
+    raise _NotJson(f"{token} is not a JSON number")
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise _NotJson(f"{token[:20]}{'...' if len(token) > 20 else ''} is too large for a number")
+    return value
+
+
 def form_json_object(name: str) -> dict[str, Any] | None:
+    """A form field holding a JSON object, parsed as strictly as JSON is written.
+
+    NaN, Infinity and numbers that overflow a double are refused (Python's
+    parser would take them, and every answer that repeats the object would
+    then be invalid JSON), and so are strings the NUL rule of
+    :func:`reject_nul_characters` refuses elsewhere: a ``\\u0000`` escape or a
+    lone surrogate escape (``\\ud800``) is text no store keeps as sent.
+    """
     raw = request.form.get(name)
     if raw is None or raw.strip() == "":
         return None
     _check_depth(raw, f"form field {name!r}")
     try:
-        value = json.loads(raw)
-    except ValueError:
+        value = stdlib_json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotJson as exc:
+        raise InvalidRequest(f"form field {name!r} must be a JSON object: {exc}") from None
+    except ValueError:  # malformed, or an integer past Python's digit limit
         raise InvalidRequest(f"form field {name!r} must be a JSON object") from None
     if not isinstance(value, dict):
         raise InvalidRequest(f"form field {name!r} must be a JSON object")
+    problem = _text_problem(value)
+    if problem is not None:
+        raise InvalidRequest(f"form field {name!r}: {problem}")
     return value
 
 
@@ -151,14 +180,34 @@ def query_bool(name: str, default: bool) -> bool:
     raise InvalidRequest(f"query parameter {name!r} must be true or false")
 
 
-def _has_nul(value: Any) -> bool:
+#: A UTF-16 surrogate on its own: JSON's ``\ud800`` escape parses to one, but it is no
+#: character, UTF-8 cannot encode it, and both database drivers refuse it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+NUL_DETAIL = "text fields, ids and query parameters must not contain NUL characters"
+SURROGATE_DETAIL = ("text fields, ids and query parameters must be Unicode text: a lone surrogate "
+                    "(an escape from \\ud800 to \\udfff not part of a pair) is not a character")
+
+
+def _text_problem(value: Any) -> str | None:
+    """Why ``value`` (a string, or JSON made of them) holds text no store keeps, or None."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return NUL_DETAIL
+        if _LONE_SURROGATE.search(value):
+            return SURROGATE_DETAIL
+        return None
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        items = [t for pair in value.items() for t in pair]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        problem = _text_problem(item)
+        if problem is not None:
+            return problem
+    return None
 
 
 def reject_deep_json() -> None:
@@ -171,11 +220,13 @@ def reject_deep_json() -> None:
 
 
 def reject_nul_characters() -> None:
-    """Refuse NUL in any text a request carries (path, query, form fields, JSON).
+    """Refuse NUL, and lone surrogates, in any text a request carries (path, query, form fields, JSON).
 
     PostgreSQL text cannot hold NUL, SQLite would store it, and no legitimate id
     or label contains one: refusing it here, once, keeps the backends alike and
-    turns what would be a database error into a 400.
+    turns what would be a database error into a 400. A lone surrogate (only a
+    JSON body can carry one, as an escape) is not even text: neither driver can
+    encode it, so it would be a 500 on both.
     """
     texts: list[Any] = [request.path, request.headers.get("Idempotency-Key", "")]
     texts += [v for pair in request.args.items(multi=True) for v in pair]
@@ -183,5 +234,6 @@ def reject_nul_characters() -> None:
         texts += [v for pair in request.form.items(multi=True) for v in pair]
     if request.mimetype == "application/json":
         texts.append(request.get_json(silent=True))
-    if any(_has_nul(t) for t in texts):
-        raise InvalidRequest("text fields, ids and query parameters must not contain NUL characters")
+    problems = {_text_problem(t) for t in texts} - {None}
+    if problems:
+        raise InvalidRequest(NUL_DETAIL if NUL_DETAIL in problems else SURROGATE_DETAIL)
