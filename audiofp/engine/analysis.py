@@ -14,8 +14,8 @@ with its distance from there. So a track is analysed as it is decoded:
 - the index peaks (for registering the track as a new sound) are kept, which
   is small: a few dozen numbers per second.
 
-Audio up to one block (about 31 s) is one block and one window, and gives
-exactly what the whole-signal functions give.
+Audio up to a window (30 s) is one block and one window, and gives exactly
+what the whole-signal functions give.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class TrackAnalysis:
         self.window_frames = round(WINDOW_SECONDS / params.frame_seconds)
         self.hop_frames = round(HOP_SECONDS / params.frame_seconds)
         self._next_window = 0  # start frame of the next window to emit
+        self._last_end = 0  # end frame of the last window emitted
         self._n_samples = 0
         self._peak = 0.0
         self._digest = hashlib.sha256()
@@ -89,24 +90,31 @@ class TrackAnalysis:
         self._digest.update(np.round(samples * 32767.0).astype("<i2").tobytes())
         self._peaks.feed(samples)
         out = []
-        # A window is complete once the peaks its triplets may reach are out,
-        # and it is not the last one: more than half a hop of audio follows it.
+        # A window is complete once the peaks its triplets may reach are out
+        # (and audio follows it, so it is not the last one).
         ready = self._peaks.final_frame - self.window_frames - 1
-        while ready - self._next_window >= max(self.hop_frames // 2, self.params.max_span + 2):
+        while ready - self._next_window >= self.params.max_span + 2:
             out.append(self._window(self._next_window, self._next_window + self.window_frames))
+            self._last_end = self._next_window + self.window_frames
             self._next_window += self.hop_frames
         return out
 
     def finish(self) -> list[QueryFingerprint]:
-        """Mark the end of the track; return the remaining query windows."""
+        """Mark the end of the track; return the remaining query windows.
+
+        The last window ends at the track's end and is a window long (it
+        overlaps the one before it more than the others do): no window is
+        longer than ``WINDOW_SECONDS``, so none meets more chance hits.
+        """
         self._peaks.finish()
         n_frames = self._n_samples / self.params.hop_length
         out = []
-        while self._next_window + self.window_frames + self.hop_frames // 2 < n_frames:
+        while self._next_window + self.window_frames < n_frames:
             out.append(self._window(self._next_window, self._next_window + self.window_frames))
+            self._last_end = self._next_window + self.window_frames
             self._next_window += self.hop_frames
-        if self._n_samples:  # the last window runs to the end (at most a window and a half long)
-            out.append(self._window(self._next_window, None))
+        if self._n_samples and self._last_end < n_frames:
+            out.append(self._window(max(0, int(np.floor(n_frames - self.window_frames))), None))
         return out
 
     def _window(self, start: int, stop: int | None) -> QueryFingerprint:
