@@ -62,6 +62,12 @@ class MatchSettings:
         Half-width, frames, of the band around a candidate's alignment line
         in which the local rate of chance hits is measured; must exceed
         ``time_tolerance``, whose window is left out of it.
+    vote_block_frames : float
+        Length, frames, of the stretches of the query whose hits vote
+        apart, each alignment measured from its own stretch's middle (5 s:
+        a clip up to 5 s votes as one). A candidate then gathers the hits of
+        the other stretches along its line, within a cone that widens with
+        the distance by the speed cell's uncertainty.
     """
 
     min_speed: float = 0.75
@@ -83,11 +89,12 @@ class MatchSettings:
     shift_cell_bins: float = 3.0
     speed_cell_log2: float = 0.06
     background_band_frames: float = 150.0
+    vote_block_frames: float = 312.5
 
     def __post_init__(self) -> None:
         positive = (
             "max_shift_bins", "time_tolerance", "shift_tolerance", "min_anchors", "max_candidates",
-            "min_cell_votes", "align_cell_frames", "shift_cell_bins", "speed_cell_log2",
+            "min_cell_votes", "align_cell_frames", "shift_cell_bins", "speed_cell_log2", "vote_block_frames",
         )
         for name in positive:
             if not getattr(self, name) > 0:
@@ -201,10 +208,16 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     """
     if len(hits) == 0:
         return []
-    middle = query_frames / 2.0
+    # Each hit's alignment is measured from the middle of its own stretch of
+    # the query (``vote_block_frames`` long), not from the query's middle: a
+    # hit's speed estimate is only good to a few percent, and its alignment
+    # error grows with its distance from the reference point.
+    block = np.floor(hits.t_query / settings.vote_block_frames).astype(np.int64)
+    reference = (block * settings.vote_block_frames + np.minimum((block + 1) * settings.vote_block_frames, query_frames)) / 2.0
     log_speed = np.log2(hits.speed)
-    align = hits.t_sound - hits.speed * (hits.t_query - middle)
+    align = hits.t_sound - hits.speed * (hits.t_query - reference)
     bins = [
+        block,
         np.floor(align / settings.align_cell_frames).astype(np.int64),
         np.floor(hits.shift / settings.shift_cell_bins).astype(np.int64),
         np.floor(log_speed / settings.speed_cell_log2).astype(np.int64),
@@ -225,7 +238,8 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     # (at a large index, thousands of sounds hold a chance hit or two).
     wanted = np.unique(hits.sound[first[top]])
     of_wanted = np.flatnonzero(np.isin(hits.sound, wanted))
-    by_sound = _group_by_sound(hits.take(of_wanted), align[of_wanted], log_speed[of_wanted], inverse[of_wanted], query_frames)
+    by_sound = _group_by_sound(hits.take(of_wanted), align[of_wanted], log_speed[of_wanted], inverse[of_wanted],
+                               reference[of_wanted], query_frames)
     found: list[_Candidate] = []
     for cell in top:
         group = by_sound[int(hits.sound[first[cell]])]
@@ -256,10 +270,12 @@ class _SoundHits:
     align: np.ndarray
     log_speed: np.ndarray
     cell: np.ndarray
+    reference: np.ndarray  # query frame each hit's alignment is measured from
     align_range: float
 
 
-def _group_by_sound(hits: Hits, align: np.ndarray, log_speed: np.ndarray, cell: np.ndarray, query_frames: float) -> dict[int, _SoundHits]:
+def _group_by_sound(hits: Hits, align: np.ndarray, log_speed: np.ndarray, cell: np.ndarray, reference: np.ndarray,
+                    query_frames: float) -> dict[int, _SoundHits]:
     """Split the hits by sound once, so each candidate only scans its own sound's hits."""
     order = np.argsort(hits.sound, kind="stable")
     s = hits.sound[order]
@@ -273,6 +289,7 @@ def _group_by_sound(hits: Hits, align: np.ndarray, log_speed: np.ndarray, cell: 
             align=align[idx],
             log_speed=log_speed[idx],
             cell=cell[idx],
+            reference=reference[idx],
             align_range=float(np.ptp(align[idx]) + query_frames),
         )
     return groups
@@ -319,8 +336,18 @@ def _refine(group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> 
     centre_align = float(np.median(group.align[members]))
     centre_shift = float(np.median(group.hits.shift[members]))
     centre_speed = float(np.median(group.log_speed[members]))
+    reference = float(group.reference[members][0])
+    same_block = group.reference == reference
+    # Hits of other stretches of the query are gathered along the cell's line,
+    # within a cone that widens with their distance by the speed cell's
+    # uncertainty; the fit below then narrows it to ``time_tolerance``.
+    distance = np.abs(group.hits.t_query - reference)
+    predicted = centre_align + 2.0**centre_speed * (group.hits.t_query - reference)
+    cone = 1.5 * settings.align_cell_frames + distance * (2.0 ** (1.5 * settings.speed_cell_log2) - 1.0)
+    on_line = np.where(same_block, np.abs(group.align - centre_align) <= 1.5 * settings.align_cell_frames,
+                       np.abs(group.hits.t_sound - predicted) <= cone)
     near = (
-        (np.abs(group.align - centre_align) <= 1.5 * settings.align_cell_frames)
+        on_line
         & (np.abs(group.hits.shift - centre_shift) <= 1.5 * settings.shift_cell_bins)
         & (np.abs(group.log_speed - centre_speed) <= 1.5 * settings.speed_cell_log2)
     )

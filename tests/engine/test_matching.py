@@ -150,3 +150,28 @@ def test_postings_are_read_back_with_the_layout_they_were_written_with():
     matches = find_matches(hits, params, MatchSettings(), query_frames=query.n_frames)
     assert [m.sound_id for m in matches] == [1]
     assert abs(matches[0].evidence.speed - 1.0) < 0.01
+
+
+def _jittered_reuse(start: float, *, rng: np.random.Generator, n: int = 40) -> Hits:
+    """A 4 s reuse at ``start`` frames into a query: exact positions, per-hit speed estimates off by up to 4%
+    (as spans measured between jittered peaks are), the way real hits come."""
+    t_query = start + np.sort(rng.uniform(0.0, 250.0, n))
+    t_sound = 3000.0 + (t_query - start)
+    speed = 2.0 ** rng.uniform(-0.055, 0.055, n)
+    return Hits(sound=np.full(n, 9, np.uint32), triplet=np.arange(n), t_query=t_query, t_sound=t_sound,
+                speed=speed, shift=rng.normal(0.0, 0.3, n))
+
+
+def test_a_reuse_far_from_the_middle_of_a_long_query_is_found_as_near_it():
+    # In a 30 s window (1875 frames), a hit's alignment measured from the window's middle
+    # carries its speed error times up to 900 frames: the votes of a reuse at the window's
+    # start scattered over dozens of cells. Measured from its own 5 s stretch, they gather.
+    window = 1875.0
+    for start in (0.0, 800.0, window - 260.0):
+        hits = _jittered_reuse(start, rng=np.random.default_rng(int(start)))
+        matches = find_matches(hits, DEFAULT_PARAMS, MatchSettings(), query_frames=window)
+        assert [m.sound_id for m in matches] == [9], start
+        e = matches[0].evidence
+        frame = DEFAULT_PARAMS.frame_seconds
+        assert abs(e.speed - 1.0) < 0.02 and abs(e.query_start - start * frame) < 0.3
+        assert e.anchors >= 30
