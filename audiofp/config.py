@@ -185,6 +185,10 @@ SECTIONS: dict[str, type] = {
 }
 
 
+#: Settings outside the sections: where the store and its snapshots live.
+TOP_LEVEL = ("database_url", "data_dir", "index_dir")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything an operator can configure.
@@ -195,12 +199,17 @@ class Settings:
         SQLAlchemy URL; empty means a SQLite file under ``data_dir``.
     data_dir : str
         Folder of the embedded store; empty means :func:`default_data_dir`.
+    index_dir : str
+        Folder of the index snapshots this machine's workers map
+        (``audiofp index snapshot`` builds one); empty means ``index`` under
+        the data folder, and ``off`` reads the SQL index only.
     limits, matching, moderation, server
         The sections (see each class).
     """
 
     database_url: str = ""
     data_dir: str = ""
+    index_dir: str = ""
     limits: Limits = field(default_factory=Limits)
     matching: MatchSettings = field(default_factory=MatchSettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
@@ -217,6 +226,13 @@ class Settings:
     def resolved_data_dir(self) -> Path:
         """The data folder actually used."""
         return Path(self.data_dir) if self.data_dir else default_data_dir()
+
+    @property
+    def resolved_index_dir(self) -> Path | None:
+        """The snapshot folder actually used, or None when snapshots are turned off."""
+        if self.index_dir.strip().lower() == "off":
+            return None
+        return Path(self.index_dir) if self.index_dir else self.resolved_data_dir / "index"
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -262,12 +278,12 @@ class Settings:
         for section, section_type in SECTIONS.items():
             given = {f.name: _coerce(f.name, values[f.name], f.type) for f in fields(section_type) if f.name in values}
             sections[section] = section_type(**given)
-        top = {name: str(values[name]) for name in ("database_url", "data_dir") if name in values}
+        top = {name: str(values[name]) for name in TOP_LEVEL if name in values}
         return cls(**top, **sections)
 
     def flat(self) -> dict[str, Any]:
         """Every setting by its flat name (the names the environment and files use)."""
-        out: dict[str, Any] = {"database_url": self.database_url, "data_dir": self.data_dir}
+        out: dict[str, Any] = {name: getattr(self, name) for name in TOP_LEVEL}
         for section in SECTIONS:
             out.update(dataclasses.asdict(getattr(self, section)))
         return out
@@ -279,7 +295,7 @@ class Settings:
 
 def _flat_fields() -> dict[str, str]:
     """Flat name -> annotated type name, for the top level and every section."""
-    out = {"database_url": "str", "data_dir": "str"}
+    out = {name: "str" for name in TOP_LEVEL}
     for section_type in SECTIONS.values():
         for f in fields(section_type):
             if f.name in out:  # pragma: no cover - a programming error caught by the tests
@@ -334,7 +350,7 @@ def _read_file(path: str) -> dict[str, Any]:
 def settings_table() -> list[tuple[str, Any, str]]:
     """(variable, default, section) for every setting: the README's table is checked against it."""
     defaults = Settings().flat()
-    rows = [("AUDIOFP_DATABASE_URL", "", "store"), ("AUDIOFP_DATA_DIR", "", "store")]
+    rows = [(f"AUDIOFP_{name.upper()}", "", "store") for name in TOP_LEVEL]
     for section, section_type in SECTIONS.items():
         rows += [(f"AUDIOFP_{f.name.upper()}", defaults[f.name], section) for f in fields(section_type)]
     return rows

@@ -1,4 +1,4 @@
-"""Layers import downward only: cli/api -> services -> store -> engine.
+"""Layers import downward only: cli/api -> services -> index -> store -> engine.
 
 An upward import couples a lower layer to a higher one (the engine to the
 database, the store to HTTP), which is how layering erodes one convenient
@@ -78,7 +78,10 @@ FORBIDDEN: tuple[tuple[str, tuple[str, ...], str], ...] = (
         ("sqlalchemy", "flask", "alembic", "audiofp.store", "audiofp.services", "audiofp.cli", "audiofp.config"),
         "the engine is pure numpy: no database, no HTTP, nothing above it (config imports the engine)",
     ),
-    ("audiofp.store", ("audiofp.services", "audiofp.cli", "api", "flask"), "the store sits below the use cases and the doors"),
+    ("audiofp.store", ("audiofp.index", "audiofp.services", "audiofp.cli", "api", "flask"),
+     "the store sits below the use cases and the doors"),
+    ("audiofp.index", ("audiofp.services", "audiofp.cli", "api", "flask"),
+     "the index's read side sits on the store, below the use cases"),
     ("audiofp.services", ("audiofp.cli", "api", "flask"), "the use cases know neither the CLI nor HTTP"),
     ("audiofp", ("api",), "the web application sits on top of audiofp, never inside it"),
 )

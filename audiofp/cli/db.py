@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import click
 
-from ..services.operations import get_index_stats, redacted_url, schema_revision, upgrade_schema
+from ..errors import ParameterError
+
+from ..services.operations import (
+    build_index_snapshot,
+    get_index_stats,
+    index_status,
+    redacted_url,
+    schema_revision,
+    upgrade_schema,
+)
 from .app import Context, main, pass_context
+from .errors import fail
 
 
 @main.group()
@@ -40,3 +50,35 @@ def db_stats(ctx: Context) -> None:
         line += f", {s.bytes_on_disk / 1e6:.1f} MB on disk ({per_hour:.2f} MB per hour)"
     click.echo(line)
     click.echo(f"store: {redacted_url(ctx.store.url)}")
+
+
+@main.group()
+def index() -> None:
+    """Index snapshots: the arrays this machine's workers look hashes up in."""
+
+
+@index.command("snapshot")
+@pass_context
+def index_snapshot(ctx: Context) -> None:
+    """Build a new snapshot of the index and make it the one workers use."""
+    index_dir = ctx.settings.resolved_index_dir
+    if index_dir is None:
+        fail(ParameterError("snapshots are turned off (AUDIOFP_INDEX_DIR=off)"))
+    meta = build_index_snapshot(ctx.store, index_dir, log=click.echo)
+    click.echo(f"snapshot of {meta.sounds} sounds and {meta.postings} fingerprints (up to sound {meta.watermark}) "
+               f"in {index_dir}, built in {meta.build_seconds:.1f} s")
+
+
+@index.command("status")
+@pass_context
+def index_status_command(ctx: Context) -> None:
+    """Print what lookups are answered from: the snapshot, and the sounds added since."""
+    status = index_status(ctx.store)
+    if status is None or status.snapshot is None:
+        where = ctx.settings.resolved_index_dir
+        click.echo(f"no snapshot in {where}: lookups read the SQL index (build one: audiofp index snapshot)"
+                   if where is not None else "snapshots are turned off: lookups read the SQL index")
+        return
+    click.echo(f"snapshot {status.snapshot}: {status.snapshot_sounds} sounds, {status.snapshot_postings} fingerprints, "
+               f"up to sound {status.watermark}")
+    click.echo(f"recent sounds indexed in memory: {status.recent_sounds} ({status.recent_postings} fingerprints)")

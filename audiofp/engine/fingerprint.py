@@ -52,7 +52,7 @@ def index_from_peaks(peaks: Peaks, params: FingerprintParams, *, duration: float
     """The index hashes of a constellation picked with :meth:`PeakPicking.for_index`."""
     triplets = form_triplets(peaks, fanout=params.ref_fanout, min_gap=params.min_gap, max_span=params.max_span,
                              max_df=params.max_df)
-    return index_hashes(triplets, params, duration=duration)
+    return index_hashes(triplets, params, duration=duration, peaks=peaks)
 
 
 @dataclass(frozen=True)

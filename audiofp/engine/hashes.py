@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .params import FingerprintParams, HashLayout, PostingLayout
-from .types import Fingerprint, Triplets
+from .types import Fingerprint, Peaks, Triplets
 
 
 def field_values(triplets: Triplets) -> dict[str, np.ndarray]:
@@ -21,7 +21,8 @@ def field_values(triplets: Triplets) -> dict[str, np.ndarray]:
     return {"df1": triplets.df1, "df2": triplets.df2, "ratio": triplets.ratio, "band": triplets.f0}
 
 
-def index_hashes(triplets: Triplets, params: FingerprintParams, *, duration: float) -> Fingerprint:
+def index_hashes(triplets: Triplets, params: FingerprintParams, *, duration: float,
+                 peaks: Peaks | None = None) -> Fingerprint:
     """Hash each triplet into its one cell, for storing in the index.
 
     Returns
@@ -33,7 +34,8 @@ def index_hashes(triplets: Triplets, params: FingerprintParams, *, duration: flo
     values = field_values(triplets)
     hashes = layout.pack({f.name: f.cell(values[f.name]) for f in layout.fields})
     return Fingerprint(
-        hashes=hashes, time=triplets.t0, freq=triplets.f0, span=triplets.span, duration=duration, posting=params.posting
+        hashes=hashes, time=triplets.t0, freq=triplets.f0, span=triplets.span, duration=duration,
+        posting=params.posting, peaks=peaks,
     )
 
 

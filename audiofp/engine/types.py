@@ -83,6 +83,36 @@ class Peaks:
     def __len__(self) -> int:
         return int(self.time.shape[0])
 
+    def to_bytes(self) -> bytes:
+        """The peaks packed for storage (:data:`STORED_PEAK_DTYPE`, 10 bytes each).
+
+        Time and frequency keep full float32 precision, so the triplets formed
+        again from stored peaks hash exactly as they did when the sound was
+        added; strength (dB) needs no more than float16.
+        """
+        packed = np.empty(len(self), dtype=STORED_PEAK_DTYPE)
+        packed["time"], packed["freq"], packed["strength"] = self.time, self.freq, self.strength
+        return packed.tobytes()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "Peaks":
+        """The inverse of :meth:`to_bytes`.
+
+        Raises
+        ------
+        ValueError
+            If ``blob`` does not hold whole stored peaks.
+        """
+        if len(blob) % STORED_PEAK_DTYPE.itemsize:
+            raise ValueError(f"{len(blob)} bytes do not hold whole {STORED_PEAK_DTYPE.itemsize}-byte peaks")
+        packed = np.frombuffer(blob, dtype=STORED_PEAK_DTYPE)
+        return cls(time=packed["time"].astype(np.float32), freq=packed["freq"].astype(np.float32),
+                   strength=packed["strength"].astype(np.float32))
+
+
+#: How a sound's peaks are stored (packed, little-endian): see :meth:`Peaks.to_bytes`.
+STORED_PEAK_DTYPE = np.dtype([("time", "<f4"), ("freq", "<f4"), ("strength", "<f2")])
+
 
 @dataclass(frozen=True)
 class Triplets:
@@ -122,6 +152,10 @@ class Fingerprint:
         Seconds of audio the fingerprint was computed from.
     posting : PostingLayout
         How the index stores these hashes' positions (the parameters' ``posting``).
+    peaks : Peaks or None
+        The constellation the hashes were formed from, kept with the sound so
+        that its hashes can be formed again without the audio (a worker's
+        in-memory index of recent sounds, a later fingerprint scheme).
     """
 
     hashes: np.ndarray
@@ -130,6 +164,7 @@ class Fingerprint:
     span: np.ndarray
     duration: float
     posting: PostingLayout
+    peaks: Peaks | None = None
 
     def __len__(self) -> int:
         return int(self.hashes.shape[0])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from .. import index
 from .. import store as db
 from ..config import Limits, Settings
 from ..engine import audio as audio_io
@@ -51,6 +52,8 @@ class QueryResult:
     lookups: int = 0
     hits: int = 0
     labels: dict[int, str | None] = field(default_factory=dict)
+    postings: int = 0
+    """Index postings the lookups returned (what a query costs at a large index)."""
 
 
 def decode(source: Source, *, limits: Limits, sample_rate: int) -> Audio:
@@ -146,6 +149,8 @@ def add_sound_fingerprint(
     except ConflictError as exc:
         raise RetryableError(f"the same audio was registered concurrently as a sound: {exc}") from exc
     db.add_postings(session, store.params.scheme, fp.hashes, fp.postings(record.id))
+    if fp.peaks is not None:
+        db.add_sound_peaks(session, record.id, fp.peaks.to_bytes())
     return IngestOutcome(record.id, True, sound.duration, len(fp), label)
 
 
@@ -213,6 +218,7 @@ class Analysis:
     windows: tuple[_Window, ...] = ()
     lookups: int = 0
     hits: int = 0
+    postings: int = 0
     seconds: float = 0.0
     """Wall-clock time of the whole check."""
     match_seconds: float = 0.0
@@ -269,7 +275,7 @@ def analyse_source(
     found: list[Match] = []
     kept: list[_Window] = []
     new_sound: NewSound | None = None
-    lookups = hits = windows = 0
+    lookups = hits = postings = windows = 0
     match_seconds = 0.0
     name = Path(source).name if isinstance(source, (str, Path)) else "the upload"
     for track in audio_io.tracks(source, sample_rate=store.params.sample_rate, max_bytes=limits.max_upload_bytes,
@@ -279,13 +285,14 @@ def analyse_source(
         track_found: list[Match] = []
 
         def check(queries: list[QueryFingerprint]) -> None:
-            nonlocal lookups, hits, windows, match_seconds
+            nonlocal lookups, hits, postings, windows, match_seconds
             for query in queries:
                 deadline.check(f"checking {name}")
                 result = match_fingerprint(store, query, match_settings=settings.matching)
                 match_seconds += result.seconds
                 lookups += result.lookups
                 hits += result.hits
+                postings += result.postings
                 windows += 1
                 track_found.extend(placed(result.matches, start_seconds=query.start_seconds(store.params),
                                           track=track.index))
@@ -307,7 +314,8 @@ def analyse_source(
             f"{name} declares an audio encoding that cannot be decoded (malformed or unknown header)")
     matches = combine(found, windows=windows, max_false_match_probability=settings.matching.max_false_match_probability)
     return Analysis(tracks=tuple(reports), matches=matches, new_sound=new_sound, sounds_seen=sounds_seen,
-                    windows=tuple(kept), lookups=lookups, hits=hits, seconds=time.perf_counter() - started,
+                    windows=tuple(kept), lookups=lookups, hits=hits, postings=postings,
+                    seconds=time.perf_counter() - started,
                     match_seconds=match_seconds)
 
 
@@ -352,17 +360,19 @@ def identify_audio(
     settings = match_settings or MatchSettings()
     _, queries = analyse(audio, store.params, keep_index=False)
     found: list[Match] = []
-    lookups = hits = 0
+    lookups = hits = postings = 0
     labels: dict[int, str | None] = {}
     for query in queries:
         result = match_fingerprint(store, query, session=session, match_settings=settings)
         found.extend(placed(result.matches, start_seconds=query.start_seconds(store.params), track=0))
         lookups += result.lookups
         hits += result.hits
+        postings += result.postings
         labels.update(result.labels)
     matches = combine(found, windows=len(queries), max_false_match_probability=settings.max_false_match_probability)
     return QueryResult(matches=matches, duration=audio.duration, seconds=time.perf_counter() - started,
-                       lookups=lookups, hits=hits, labels={m.sound_id: labels.get(m.sound_id) for m in matches})
+                       lookups=lookups, hits=hits, postings=postings,
+                       labels={m.sound_id: labels.get(m.sound_id) for m in matches})
 
 
 def match_fingerprint(
@@ -381,9 +391,9 @@ def match_fingerprint(
     settings = match_settings or MatchSettings()
     if session is None:
         with db.transaction(store, readonly=True) as own:
-            matches, hits, labels = _match_in(own, store, query, settings)
+            matches, hits, postings, labels = _match_in(own, store, query, settings)
     else:
-        matches, hits, labels = _match_in(session, store, query, settings)
+        matches, hits, postings, labels = _match_in(session, store, query, settings)
     return QueryResult(
         matches=matches,
         duration=query.duration,
@@ -391,23 +401,24 @@ def match_fingerprint(
         lookups=int(query.lookups.hashes.size),
         hits=hits,
         labels=labels,
+        postings=postings,
     )
 
 
 def _match_in(
     session: Session, store: Store, query: QueryFingerprint, settings: MatchSettings
-) -> tuple[list[Match], int, dict[int, str | None]]:
-    """One lookup round trip, the matching, and the labels of the matched sounds."""
+) -> tuple[list[Match], int, int, dict[int, str | None]]:
+    """One lookup, the matching, and the labels of the matched sounds (with the hits and postings counted)."""
     if query.lookups.hashes.size == 0:
-        return [], 0, {}
-    hit_hashes, postings = db.lookup_postings(session, store.params.scheme, query.lookups.hashes)
+        return [], 0, 0, {}
+    hit_hashes, postings = index.lookup_postings(session, store, query.lookups.hashes)
     hits = join_hits(query.triplets, query.lookups, hit_hashes, postings, settings)
     matches = find_matches(hits, store.params, settings, query_frames=query.n_frames)
     labels: dict[int, str | None] = {}
     if matches:
         records = db.get_sounds(session, {m.sound_id for m in matches})
         labels = {i: r.label for i, r in records.items()}
-    return matches, len(hits), labels
+    return matches, len(hits), int(hit_hashes.size), labels
 
 
 def identify(store: Store, source: Source, *, settings: Settings) -> QueryResult:
@@ -427,4 +438,4 @@ def identify(store: Store, source: Source, *, settings: Settings) -> QueryResult
         with db.transaction(store, readonly=True) as session:
             labels = {i: r.label for i, r in db.get_sounds(session, {m.sound_id for m in analysis.matches}).items()}
     return QueryResult(matches=analysis.matches, duration=analysis.duration, seconds=analysis.seconds,
-                       lookups=analysis.lookups, hits=analysis.hits, labels=labels)
+                       lookups=analysis.lookups, hits=analysis.hits, postings=analysis.postings, labels=labels)

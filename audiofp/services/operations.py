@@ -8,20 +8,27 @@ so that neither the CLI nor the API reaches past the services into the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from .. import index
 
 from ..store import Store, current_revision, index_stats, list_sounds, upgrade
 from .keys import CLI_ACTOR, Actor
 from .removals import link_sounds_to_removal, tag_sounds
 
 if TYPE_CHECKING:  # record types only; the functions above are the store's stable surface
+    from ..index import ReaderStatus, SnapshotMeta
     from ..store import IndexStats, SoundRecord
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
+def open_store(url: str, *, migrate: bool = True, index_dir: Path | None = None) -> Store:
     """Open the store at ``url``, creating and migrating its schema unless ``migrate`` is False.
+
+    With ``index_dir``, lookups are answered from the store's index snapshot
+    there whenever one has been built (see :mod:`audiofp.index`).
 
     Raises
     ------
@@ -30,7 +37,9 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     IndexMismatchError
         If the index was built with other fingerprint parameters, or its schema by newer code.
     """
-    return Store.open(url, migrate=migrate)
+    store = Store.open(url, migrate=migrate)
+    index.attach(store, index_dir)
+    return store
 
 
 def prepare_store(url: str) -> None:
@@ -53,6 +62,24 @@ def get_index_stats(store: Store) -> IndexStats:
     """Sounds, hours of audio, fingerprints and bytes on disk of the index (scans it: an operator query)."""
     with store.session(readonly=True) as session:
         return index_stats(session)
+
+
+def build_index_snapshot(store: Store, index_dir: Path, *, log: Callable[[str], None] | None = None) -> SnapshotMeta:
+    """Write a new snapshot of ``store``'s index under ``index_dir`` and make it current.
+
+    Workers that map ``index_dir`` switch to it at their next lookup; the
+    sounds added after it are indexed in each worker's memory until the next
+    snapshot, so run this periodically (after a bulk ingest, and when
+    ``audiofp index status`` shows many recent sounds).
+    """
+    built = index.build(store, index_dir, log=log)
+    return built.meta
+
+
+def index_status(store: Store) -> ReaderStatus | None:
+    """What the store's lookups are answered from: its snapshot and recent sounds (None: SQL only)."""
+    reader = index.reader_of(store)
+    return None if reader is None else reader.status()
 
 
 def upgrade_schema(url: str, revision: str = "head") -> str | None:

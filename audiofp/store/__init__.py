@@ -6,6 +6,7 @@ aggregate that works inside a caller's ``Session`` (one use case, one
 transaction) and returns the frozen records of ``records``, never ORM rows:
 
     sounds     sounds and their tags          postings  the packed inverted index, its size
+    peaks      each sound's spectral peaks    (and which sounds came after a point)
     meta       index metadata (digests)       uploads   uploads and their verdicts
     uses       which upload uses which sound  removals  removals and what reaches them
     events     the re-review feed             keys      API keys
@@ -28,7 +29,8 @@ from .events import events_after, insert_events, last_event_id
 from .keys import find_api_key, get_api_key, insert_api_key, list_api_keys, revoke_api_key
 from .locks import lock_links, lock_sound_registration
 from .meta import get_meta, set_meta, setdefault_meta
-from .postings import add_postings, index_stats, lookup_postings
+from .peaks import add_sound_peaks, max_sound_id, peaks_of_sounds, sound_ids_after, sound_ids_among
+from .postings import add_postings, index_rows, index_stats, lookup_postings, posting_count
 from .records import (
     AccountSoundRow,
     ApiKeyRecord,
@@ -91,6 +93,9 @@ __all__ = [
     # sounds, postings, metadata
     "add_postings", "add_sound", "add_sound_tags", "find_sound_by_digest", "get_meta", "get_sound", "get_sounds",
     "index_stats", "count_sounds", "list_sounds", "lookup_postings", "set_meta", "setdefault_meta", "tags_of_sounds",
+    # the peaks of sounds, and what a worker's index snapshot reads
+    "add_sound_peaks", "index_rows", "max_sound_id", "peaks_of_sounds", "posting_count", "sound_ids_after",
+    "sound_ids_among",
     # uploads and uses
     "account_sounds", "accounts_sharing_sounds", "find_upload", "get_upload", "get_use", "insert_upload",
     "insert_use", "mark_use_disputed", "set_upload_state", "set_upload_verdict", "use_span", "use_tallies",

@@ -98,6 +98,20 @@ class FingerprintPostings(Base):
     postings: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class SoundPeaks(Base):
+    """The spectral peaks a sound's postings were formed from (``Peaks.to_bytes``).
+
+    Postings can be formed again from them without the audio, which uploads do
+    not keep: a worker indexes the sounds added since its index snapshot this
+    way, and a later fingerprint scheme can re-derive its keys in place.
+    """
+
+    __tablename__ = "sound_peaks"
+
+    sound_id: Mapped[int] = mapped_column(RowKey, ForeignKey("sounds.id"), primary_key=True, autoincrement=False)
+    peaks: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class IndexMeta(Base):
     """Key/value facts about the index, such as the parameter digest per scheme."""
 

@@ -94,9 +94,30 @@ def test_db_commands(run):
     assert "1 sounds" in stats.output and "MB per hour" in stats.output
 
 
+def test_index_snapshot_then_status_then_matches_from_it(run, tmp_path, monkeypatch):
+    run("ingest", str(SAMPLES / "chant.ogg"))
+    before = run("index", "status")
+    assert before.exit_code == 0 and "no snapshot" in before.output
+
+    built = run("index", "snapshot")
+
+    assert built.exit_code == 0 and "snapshot of 1 sounds" in built.output
+    assert list((tmp_path / "xdg" / "audiofp" / "index").glob("*/gen-*/postings.npy"))
+    run("ingest", str(SAMPLES / "speech_en.ogg"))
+    status = run("index", "status")
+    assert "1 sounds" in status.output and "recent sounds indexed in memory: 1" in status.output
+    matched = run("match", str(SAMPLES / "queries" / "altered_reuse.m4a"))
+    assert matched.exit_code == 0 and "sound 1:" in matched.output
+
+    monkeypatch.setenv("AUDIOFP_INDEX_DIR", "off")
+    off = CliRunner().invoke(main, ["index", "snapshot"])
+    assert off.exit_code != 0 and "turned off" in off.output
+
+
 def test_help_everywhere(run):
     for args in (["--help"], ["ingest", "--help"], ["match", "--help"], ["sounds", "--help"], ["db", "--help"],
-                 ["demo", "--help"], ["keys", "--help"], ["link", "--help"], ["serve", "--help"]):
+                 ["demo", "--help"], ["keys", "--help"], ["link", "--help"], ["serve", "--help"],
+                 ["index", "--help"]):
         result = run(*args)
         assert result.exit_code == 0 and "Usage:" in result.output
 

@@ -1,0 +1,118 @@
+"""An inverted index held as arrays: postings grouped by hash, looked up in bulk.
+
+The SQL store keeps the index of record, one packed row per hash. A query
+touches tens of thousands of those rows, and at hundreds of hours most of the
+cost is the database handing each row over. The same index laid out as three
+flat arrays (distinct hashes sorted, where each hash's postings start, the
+postings themselves) answers the same question with one binary search per
+hash and one gather, and can be memory-mapped from a file that every worker
+of a machine shares through the page cache. This module is that layout and
+its lookup; where the arrays live (a file, or memory) is the caller's choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ParameterError
+
+
+def distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of ``values``.
+
+    ``np.unique`` without ``return_*`` arguments takes a hash-table path in
+    numpy 2.3+ that is about 100 times slower than sorting for the tens of
+    thousands of hashes a query looks up (50 ms against 0.5 ms for 30k).
+    """
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + c)`` for each start ``s`` and count ``c``."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    # Each output position is its range's start plus its place within the range.
+    run_offsets = np.cumsum(counts) - counts
+    return np.repeat(starts - run_offsets, counts) + np.arange(total, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class InvertedIndex:
+    """Postings grouped by hash.
+
+    Attributes
+    ----------
+    hashes : np.ndarray of uint32, shape (k,)
+        Distinct hashes, ascending.
+    starts : np.ndarray of int64, shape (k + 1,)
+        The postings of ``hashes[i]`` are ``postings[starts[i]:starts[i + 1]]``.
+    postings : np.ndarray of a posting dtype, shape (n,)
+        Every posting, grouped by hash; within a hash in the order added.
+    """
+
+    hashes: np.ndarray
+    starts: np.ndarray
+    postings: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.starts.shape != (self.hashes.size + 1,):
+            raise ParameterError(f"starts must have {self.hashes.size + 1} entries, got {self.starts.shape}")
+        if int(self.starts[0]) != 0 or int(self.starts[-1]) != self.postings.size:
+            raise ParameterError("starts must run from 0 to the number of postings")
+
+    @classmethod
+    def build(cls, hashes: np.ndarray, postings: np.ndarray) -> "InvertedIndex":
+        """Group postings by hash.
+
+        Parameters
+        ----------
+        hashes : np.ndarray of uint32, shape (n,)
+            Hash of each posting.
+        postings : np.ndarray, shape (n,)
+            The postings, in the order they were added.
+        """
+        hashes = np.asarray(hashes, dtype=np.uint32)
+        if hashes.shape != postings.shape:
+            raise ParameterError(f"hashes {hashes.shape} and postings {postings.shape} differ in shape")
+        order = np.argsort(hashes, kind="stable")
+        grouped = hashes[order]
+        first = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if grouped.size else np.zeros(0, np.int64)
+        starts = np.append(first, grouped.size).astype(np.int64)
+        return cls(hashes=grouped[first], starts=starts, postings=postings[order])
+
+    @classmethod
+    def empty(cls, posting_dtype: np.dtype) -> "InvertedIndex":
+        """An index with no postings."""
+        return cls(np.zeros(0, np.uint32), np.zeros(1, np.int64), np.zeros(0, dtype=posting_dtype))
+
+    def __len__(self) -> int:
+        return int(self.postings.size)
+
+    def lookup(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every posting of the hashes in ``wanted``.
+
+        Parameters
+        ----------
+        wanted : np.ndarray of uint32
+            Hashes to look up, sorted and distinct (:func:`distinct_sorted`).
+
+        Returns
+        -------
+        hashes : np.ndarray of uint32, shape (m,)
+            The hash each returned posting belongs to.
+        postings : np.ndarray, shape (m,)
+            The postings, in runs of one hash.
+        """
+        if self.hashes.size == 0 or wanted.size == 0:
+            return np.zeros(0, np.uint32), self.postings[:0]
+        row = np.searchsorted(self.hashes, wanted)
+        row = np.minimum(row, self.hashes.size - 1)
+        found = self.hashes[row] == wanted
+        row = row[found]
+        first = self.starts[row]
+        counts = self.starts[row + 1] - first
+        return np.repeat(wanted[found], counts), self.postings[_ranges(first, counts)]

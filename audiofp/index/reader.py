@@ -1,0 +1,250 @@
+"""A worker's read side of the index: the current snapshot plus the sounds added since.
+
+Lookups are answered from two in-memory indexes, without a round trip per
+hash to the database:
+
+* the store's current snapshot (memory-mapped, shared by the machine's workers);
+* the *recent* index: the sounds the snapshot does not hold, indexed in this
+  worker's memory from their stored peaks.
+
+Before each lookup the reader asks the database (one short read of sound ids)
+which sounds it does not hold yet and indexes them, so an upload registered
+on any worker is matched by the very next lookup on every worker. When it
+cannot answer for the whole store (no snapshot yet, one built for another
+store or other parameters, or a new sound without stored peaks) it says so and
+the caller reads the SQL index as before: slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from weakref import WeakKeyDictionary
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from .. import store as db
+from ..engine.fingerprint import index_from_peaks
+from ..engine.inverted import InvertedIndex, distinct_sorted
+from ..engine.types import Peaks
+from ..store import Store
+from . import snapshot as snapshots
+
+log = logging.getLogger(__name__)
+
+#: Seconds after which an id missing below the newest sound is taken for a
+#: rolled-back insert rather than a transaction still to commit. Uploads and
+#: ingests commit within their check deadline, far below this.
+HOLE_GRACE_SECONDS = 600.0
+
+#: Seconds between two checks whether a snapshot was ever built for a store that had none.
+_STORE_ID_RECHECK_SECONDS = 2.0
+
+#: Recent indexes kept apart before they are merged into one (merging costs
+#: the size of all of them, so it is done once per this many additions).
+_MAX_RECENT_PARTS = 8
+
+
+@dataclass
+class _Recent:
+    """Sounds indexed in memory because the snapshot does not hold them."""
+
+    floor: int
+    """Every id up to here is in the snapshot, indexed here, or a rolled-back insert."""
+    pending: dict[int, float] = field(default_factory=dict)
+    """Missing ids above ``floor`` (or snapshot holes) and when they were first missed (monotonic seconds)."""
+    known: set[int] = field(default_factory=set)
+    parts: list[InvertedIndex] = field(default_factory=list)
+
+    @property
+    def postings(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+
+@dataclass(frozen=True)
+class ReaderStatus:
+    """What a reader answers from, for health checks and the CLI."""
+
+    snapshot: str | None
+    snapshot_sounds: int
+    snapshot_postings: int
+    watermark: int
+    recent_sounds: int
+    recent_postings: int
+
+
+class IndexReader:
+    """Answers index lookups for one store from its snapshot folder and its recent sounds."""
+
+    def __init__(self, store: Store, index_dir: Path) -> None:
+        self.store = store
+        self.index_dir = Path(index_dir)
+        self._lock = threading.Lock()
+        self._folder: Path | None = None
+        self._snapshot: snapshots.Snapshot | None = None
+        self._recent: _Recent | None = None
+        self._seen_current: tuple[int, int] | None = None
+        self._warned_peakless: set[int] = set()
+        self._next_id_check = 0.0
+
+    # ----------------------------------------------------------------- lookups
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every posting of ``hashes`` in the whole store, or None if this reader cannot tell.
+
+        Returns
+        -------
+        (hashes, postings) or None
+            As :func:`audiofp.store.lookup_postings` returns them; None means
+            "read the SQL index instead".
+        """
+        with self._lock:
+            snap = self._current_snapshot()
+            if snap is None or not self._catch_up(snap):
+                return None
+            recent = list(self._recent.parts) if self._recent else []
+        wanted = distinct_sorted(np.asarray(hashes, dtype=np.uint32))
+        found = [snap.index.lookup(wanted)] + [part.lookup(wanted) for part in recent]
+        return np.concatenate([h for h, _ in found]), np.concatenate([p for _, p in found])
+
+    def status(self) -> ReaderStatus:
+        """The snapshot and recent sounds the next lookup would use (catching up first)."""
+        with self._lock:
+            snap = self._current_snapshot()
+            if snap is not None:
+                self._catch_up(snap)
+            recent = self._recent
+            return ReaderStatus(
+                snapshot=None if snap is None else snap.path.name,
+                snapshot_sounds=0 if snap is None else snap.meta.sounds,
+                snapshot_postings=0 if snap is None else snap.meta.postings,
+                watermark=0 if snap is None else snap.meta.watermark,
+                recent_sounds=0 if recent is None else len(recent.known),
+                recent_postings=0 if recent is None else recent.postings,
+            )
+
+    # ----------------------------------------------------------------- snapshot
+    def _current_snapshot(self) -> snapshots.Snapshot | None:
+        """The snapshot to answer from, reopened when a build has replaced it."""
+        if self._folder is None:
+            if time.monotonic() < self._next_id_check:
+                return None
+            with self.store.session(readonly=True) as session:
+                store_id = snapshots.read_store_id(session)
+            if store_id is None:
+                # No snapshot was ever built for this store; ask again in a while, not at every lookup.
+                self._next_id_check = time.monotonic() + _STORE_ID_RECHECK_SECONDS
+                return None
+            self._folder = snapshots.store_folder(self.index_dir, store_id)
+        try:
+            stat = (self._folder / "CURRENT").stat()
+            marker: tuple[int, int] | None = (stat.st_ino, stat.st_mtime_ns)
+        except FileNotFoundError:
+            marker = None
+        if marker != self._seen_current:
+            self._seen_current = marker
+            self._snapshot, self._recent = self._open_usable(), None
+        return self._snapshot
+
+    def _open_usable(self) -> snapshots.Snapshot | None:
+        assert self._folder is not None
+        snap = snapshots.open_current(self._folder)
+        if snap is None:
+            return None
+        params = self.store.params
+        if snap.meta.scheme != params.scheme or snap.meta.params_digest != params.digest():
+            log.warning("index snapshot %s was built with other fingerprint parameters; reading SQL until it is rebuilt",
+                        snap.path)
+            return None
+        return snap
+
+    # ----------------------------------------------------------------- recent sounds
+    def _catch_up(self, snap: snapshots.Snapshot) -> bool:
+        """Index the sounds committed since the snapshot; False if one cannot be indexed here."""
+        if self._recent is None:
+            grace_left = HOLE_GRACE_SECONDS - (time.time() - snap.meta.built_epoch)
+            first_missed = time.monotonic() - HOLE_GRACE_SECONDS + max(grace_left, 0.0)
+            self._recent = _Recent(floor=snap.meta.watermark,
+                                   pending={h: first_missed for h in snap.meta.holes} if grace_left > 0 else {})
+        recent = self._recent
+        now = time.monotonic()
+        with self.store.session(readonly=True) as session:
+            above = db.sound_ids_after(session, recent.floor)
+            waiting = list(recent.pending)
+            late = db.sound_ids_among(session, waiting) if waiting else np.zeros(0, np.int64)
+            new = [int(i) for i in np.concatenate([late, above]) if int(i) not in recent.known]
+            if new and not self._index_sounds(session, new):
+                return False
+        for i in late.tolist():
+            recent.pending.pop(int(i), None)
+        # Ids skipped above the floor may still commit: wait for them, up to the grace.
+        if above.size:
+            expected = np.arange(recent.floor + 1, int(above[-1]) + 1, dtype=np.int64)
+            for missing in np.setdiff1d(expected, above).tolist():
+                recent.pending.setdefault(int(missing), now)
+            recent.floor = int(above[-1])
+        for i, since in list(recent.pending.items()):
+            if now - since > HOLE_GRACE_SECONDS:
+                del recent.pending[i]
+        return True
+
+    def _index_sounds(self, session: Session, sound_ids: list[int]) -> bool:
+        assert self._recent is not None
+        stored = db.peaks_of_sounds(session, sound_ids)
+        peakless = [i for i in sound_ids if i not in stored]
+        if peakless:
+            fresh = [i for i in peakless if i not in self._warned_peakless]
+            if fresh:
+                self._warned_peakless.update(fresh)
+                log.warning("sounds %s have no stored peaks; lookups read the SQL index until the next snapshot",
+                            fresh[:10])
+            return False
+        hashes: list[np.ndarray] = []
+        postings: list[np.ndarray] = []
+        for sound_id in sound_ids:
+            fp = index_from_peaks(Peaks.from_bytes(stored[sound_id]), self.store.params, duration=0.0)
+            hashes.append(fp.hashes)
+            postings.append(fp.postings(sound_id))
+        recent = self._recent
+        recent.parts.append(InvertedIndex.build(np.concatenate(hashes), np.concatenate(postings)))
+        if len(recent.parts) > _MAX_RECENT_PARTS:
+            merged_hashes = np.concatenate([np.repeat(p.hashes, np.diff(p.starts)) for p in recent.parts])
+            merged_postings = np.concatenate([p.postings for p in recent.parts])
+            recent.parts = [InvertedIndex.build(merged_hashes, merged_postings)]
+        recent.known.update(sound_ids)
+        return True
+
+
+_readers: "WeakKeyDictionary[Store, IndexReader]" = WeakKeyDictionary()
+_readers_lock = threading.Lock()
+
+
+def attach(store: Store, index_dir: Path | None) -> None:
+    """Answer ``store``'s lookups from the snapshots under ``index_dir`` (None: from SQL only)."""
+    with _readers_lock:
+        if index_dir is None:
+            _readers.pop(store, None)
+        else:
+            _readers[store] = IndexReader(store, index_dir)
+
+
+def reader_of(store: Store) -> IndexReader | None:
+    """The reader attached to ``store``, if any."""
+    return _readers.get(store)
+
+
+def lookup_postings(session: Session, store: Store, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every posting of ``hashes``: from the attached reader when it can answer, else from SQL in ``session``."""
+    reader = _readers.get(store)
+    if reader is not None:
+        answer = reader.lookup(hashes)
+        if answer is not None:
+            return answer
+    return db.lookup_postings(session, store.params.scheme, hashes)
+
+
+__all__ = ["HOLE_GRACE_SECONDS", "IndexReader", "ReaderStatus", "attach", "lookup_postings", "reader_of"]
+

@@ -1,0 +1,59 @@
+"""Each sound's spectral peaks, and which sounds were added after a point.
+
+A worker's index snapshot holds the sounds up to a watermark; the functions
+here tell it which sounds came after (or committed late, below it) and hand
+over their peaks, so it can index them in memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..errors import ParameterError
+from .models import Sound, SoundPeaks
+from .translate import translated
+
+
+@translated
+def add_sound_peaks(session: Session, sound_id: int, peaks: bytes) -> None:
+    """Keep the packed peaks (``Peaks.to_bytes``) of a sound being added, in the caller's transaction."""
+    if not isinstance(peaks, (bytes, bytearray, memoryview)):
+        raise ParameterError(f"peaks must be bytes, got {type(peaks).__name__}")
+    session.add(SoundPeaks(sound_id=int(sound_id), peaks=bytes(peaks)))
+    session.flush()
+
+
+@translated
+def peaks_of_sounds(session: Session, sound_ids: list[int]) -> dict[int, bytes]:
+    """The stored peaks of ``sound_ids``; a sound without stored peaks is absent from the result."""
+    found: dict[int, bytes] = {}
+    for start in range(0, len(sound_ids), 500):
+        chunk = [int(i) for i in sound_ids[start: start + 500]]
+        rows = session.execute(select(SoundPeaks.sound_id, SoundPeaks.peaks).where(SoundPeaks.sound_id.in_(chunk)))
+        found.update((int(sound_id), bytes(blob)) for sound_id, blob in rows)
+    return found
+
+
+@translated
+def sound_ids_after(session: Session, after: int) -> np.ndarray:
+    """Ids of the sounds with an id above ``after``, ascending (int64)."""
+    ids = session.execute(select(Sound.id).where(Sound.id > int(after)).order_by(Sound.id)).scalars().all()
+    return np.asarray(ids, dtype=np.int64)
+
+
+@translated
+def sound_ids_among(session: Session, candidates: list[int]) -> np.ndarray:
+    """Which of ``candidates`` are ids of sounds (int64, ascending)."""
+    found: list[int] = []
+    for start in range(0, len(candidates), 500):
+        chunk = [int(i) for i in candidates[start: start + 500]]
+        found.extend(session.execute(select(Sound.id).where(Sound.id.in_(chunk))).scalars().all())
+    return np.asarray(sorted(found), dtype=np.int64)
+
+
+@translated
+def max_sound_id(session: Session) -> int:
+    """The largest sound id, or 0 when there is no sound."""
+    return int(session.execute(select(func.coalesce(func.max(Sound.id), 0))).scalar_one())
