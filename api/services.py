@@ -68,6 +68,9 @@ class Services:
             If the configured database URL is not one audiofp supports.
         """
         import audiofp.services  # noqa: F401 - imports numpy/scipy/PyAV once, at boot
+        from audiofp.services.catalogue import warm_up_matcher
+
+        warm_up_matcher()  # the compiled kernels, so the first request does not compile them
 
         try:
             self.store

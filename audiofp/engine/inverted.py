@@ -41,6 +41,45 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class PostingRuns:
+    """Where the postings of some hashes lie in one postings array, without copying them.
+
+    Run ``i`` holds the postings of ``hashes[i]``: ``postings[starts[i]:ends[i]]``.
+    The matcher reads the runs in place, so a lookup in a memory-mapped
+    snapshot costs no gather of the (mostly chance) postings it touches.
+    ``span_sorted`` says each run's postings ascend in span, which lets the
+    matcher skip the spans outside the searched speed range.
+    """
+
+    postings: np.ndarray
+    hashes: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    span_sorted: bool = False
+
+    @classmethod
+    def grouped(cls, hashes: np.ndarray, postings: np.ndarray) -> "PostingRuns":
+        """The runs of postings already grouped by hash (each hash's postings consecutive)."""
+        hashes = np.asarray(hashes, dtype=np.uint32)
+        if hashes.shape != postings.shape:
+            raise ParameterError(f"hashes {hashes.shape} and postings {postings.shape} differ in shape")
+        if hashes.size == 0:
+            return cls(postings, hashes, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]]).astype(np.int64)
+        ends = np.append(starts[1:], hashes.size).astype(np.int64)
+        return cls(postings, hashes[starts], starts, ends)
+
+    def __len__(self) -> int:
+        """Number of postings the runs hold."""
+        return int((self.ends - self.starts).sum())
+
+    def gathered(self) -> tuple[np.ndarray, np.ndarray]:
+        """The runs copied out: the hash of each posting, and the postings."""
+        counts = self.ends - self.starts
+        return np.repeat(self.hashes, counts), self.postings[_ranges(self.starts, counts)]
+
+
+@dataclass(frozen=True)
 class InvertedIndex:
     """Postings grouped by hash.
 
@@ -50,8 +89,9 @@ class InvertedIndex:
         Distinct hashes, ascending.
     starts : np.ndarray of int64, shape (k + 1,)
         The postings of ``hashes[i]`` are ``postings[starts[i]:starts[i + 1]]``.
-    postings : np.ndarray of a posting dtype, shape (n,)
-        Every posting, grouped by hash; within a hash in the order added.
+    postings : np.ndarray of a posting dtype with a ``span`` column, shape (n,)
+        Every posting, grouped by hash; within a hash by ascending span (ties
+        in the order added), which the matcher's range search relies on.
     """
 
     hashes: np.ndarray
@@ -66,7 +106,7 @@ class InvertedIndex:
 
     @classmethod
     def build(cls, hashes: np.ndarray, postings: np.ndarray) -> "InvertedIndex":
-        """Group postings by hash.
+        """Group postings by hash, each group by ascending span.
 
         Parameters
         ----------
@@ -78,7 +118,7 @@ class InvertedIndex:
         hashes = np.asarray(hashes, dtype=np.uint32)
         if hashes.shape != postings.shape:
             raise ParameterError(f"hashes {hashes.shape} and postings {postings.shape} differ in shape")
-        order = np.argsort(hashes, kind="stable")
+        order = np.lexsort((postings["span"], hashes))
         grouped = hashes[order]
         first = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if grouped.size else np.zeros(0, np.int64)
         starts = np.append(first, grouped.size).astype(np.int64)
@@ -92,13 +132,25 @@ class InvertedIndex:
     def __len__(self) -> int:
         return int(self.postings.size)
 
-    def lookup(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every posting of the hashes in ``wanted``.
+    def find(self, wanted: np.ndarray) -> PostingRuns:
+        """Where the postings of the hashes in ``wanted`` lie (one binary search per hash, nothing copied).
 
         Parameters
         ----------
         wanted : np.ndarray of uint32
             Hashes to look up, sorted and distinct (:func:`distinct_sorted`).
+        """
+        if self.hashes.size == 0 or wanted.size == 0:
+            none = np.zeros(0, np.int64)
+            return PostingRuns(self.postings, np.zeros(0, np.uint32), none, none, span_sorted=True)
+        row = np.searchsorted(self.hashes, wanted)
+        row = np.minimum(row, self.hashes.size - 1)
+        found = self.hashes[row] == wanted
+        row = row[found]
+        return PostingRuns(self.postings, wanted[found], self.starts[row], self.starts[row + 1], span_sorted=True)
+
+    def lookup(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every posting of the hashes in ``wanted``, copied out: :meth:`find`, gathered.
 
         Returns
         -------
@@ -107,12 +159,4 @@ class InvertedIndex:
         postings : np.ndarray, shape (m,)
             The postings, in runs of one hash.
         """
-        if self.hashes.size == 0 or wanted.size == 0:
-            return np.zeros(0, np.uint32), self.postings[:0]
-        row = np.searchsorted(self.hashes, wanted)
-        row = np.minimum(row, self.hashes.size - 1)
-        found = self.hashes[row] == wanted
-        row = row[found]
-        first = self.starts[row]
-        counts = self.starts[row + 1] - first
-        return np.repeat(wanted[found], counts), self.postings[_ranges(first, counts)]
+        return self.find(wanted).gathered()

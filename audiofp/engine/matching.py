@@ -14,14 +14,18 @@ Nothing here touches the database: the caller looks the hashes up.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import special
 
 from ..errors import ParameterError
 from .hashes import QueryHashes
-from .params import FingerprintParams
+from .inverted import PostingRuns
+from .pairing import pair_postings
+from .params import FingerprintParams, PostingLayout
 from .types import Evidence, Match, Triplets
 
 
@@ -128,8 +132,7 @@ class Hits:
 def join_hits(
     triplets: Triplets,
     queried: QueryHashes,
-    hit_hashes: np.ndarray,
-    postings: np.ndarray,
+    runs: Sequence[PostingRuns],
     settings: MatchSettings,
 ) -> Hits:
     """Pair each posting with every query triplet that looked its hash up.
@@ -140,10 +143,8 @@ def join_hits(
         The query's triplets.
     queried : QueryHashes
         The hashes the query looked up.
-    hit_hashes : np.ndarray of uint32, shape (m,)
-        Hash of each posting returned by the index.
-    postings : np.ndarray of ``queried.posting.dtype``, shape (m,)
-        The postings found, decoded with ``queried.posting``.
+    runs : sequence of PostingRuns
+        Where the index's postings of those hashes lie, encoded with ``queried.posting``.
     settings : MatchSettings
 
     Returns
@@ -151,42 +152,11 @@ def join_hits(
     Hits
         Only hits whose speed and pitch estimates are within the searched range.
     """
-    empty = np.zeros(0)
-    if hit_hashes.size == 0:
-        return Hits(np.zeros(0, np.uint32), np.zeros(0, np.int64), empty, empty, empty, empty)
-    order = np.argsort(queried.hashes, kind="stable")
-    sorted_hashes = queried.hashes[order]
-    # The index returns postings in runs of one hash (one run per stored row):
-    # find each run's query triplets once, not once per posting. At a large
-    # index a row holds hundreds of postings, so this is most of the lookup.
-    run_start = np.flatnonzero(np.r_[True, hit_hashes[1:] != hit_hashes[:-1]])
-    run_length = np.diff(np.r_[run_start, hit_hashes.size])
-    first = np.searchsorted(sorted_hashes, hit_hashes[run_start], side="left")
-    per_run = np.searchsorted(sorted_hashes, hit_hashes[run_start], side="right") - first
-    counts = np.repeat(per_run, run_length)
-    posting_idx = np.repeat(np.arange(hit_hashes.size), counts)
-    within = np.arange(posting_idx.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    trip = queried.triplet[order[np.repeat(np.repeat(first, run_length), counts) + within]]
-
-    # Most pairs are chance and fall outside the searched speed and pitch range:
-    # test them on the two columns that decide it, and gather the rest only for
-    # the pairs that pass.
-    layout = queried.posting
-    speed = layout.read(postings, "span", posting_idx) / triplets.span[trip].astype(np.float64)
-    shift = triplets.f0[trip].astype(np.float64) - layout.read(postings, "freq", posting_idx)
-    keep = np.flatnonzero(
-        (speed >= settings.min_speed) & (speed <= settings.max_speed) & (np.abs(shift) <= settings.max_shift_bins)
+    sound, triplet, t_query, t_sound, speed, shift = pair_postings(
+        queried.hashes, queried.triplet, triplets.t0, triplets.span, triplets.f0, runs, queried.posting,
+        min_speed=settings.min_speed, max_speed=settings.max_speed, max_shift=settings.max_shift_bins,
     )
-    kept = posting_idx[keep]
-    t_sound = layout.read(postings, "time", kept)
-    return Hits(
-        sound=postings["sound"][kept],
-        triplet=trip[keep],
-        t_query=triplets.t0[trip[keep]].astype(np.float64),
-        t_sound=t_sound,
-        speed=speed[keep],
-        shift=shift[keep],
-    )
+    return Hits(sound=sound, triplet=triplet, t_query=t_query, t_sound=t_sound, speed=speed, shift=shift)
 
 
 def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings, *, query_frames: float) -> list[Match]:
@@ -227,10 +197,11 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     for b in bins:
         b = b - b.min()
         key = key * (int(b.max()) + 1) + b
-    _, first, inverse, votes = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
-    n_cells = votes.size
-    top = np.argsort(-votes, kind="stable")[: settings.max_candidates]
-    top = top[votes[top] >= settings.min_cell_votes]
+    inverse, cell_key, votes, first, n_cells = _count_votes(key)
+    # The strongest cells, ties broken by cell key so that the order never
+    # depends on the order the hits came in.
+    strong = np.flatnonzero(votes >= settings.min_cell_votes)
+    top = strong[np.lexsort((cell_key[strong], -votes[strong]))][: settings.max_candidates]
     if top.size == 0:
         return []
 
@@ -259,6 +230,64 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
 
     accepted = [c for c in _suppress_duplicates(found) if c.false_match_probability <= settings.max_false_match_probability]
     return [c.to_match(params, query_frames) for c in accepted]
+
+
+def warm_up() -> None:
+    """Load (or compile, on a machine's first run) the matcher's compiled kernels now.
+
+    Numba compiles on first call and caches the result on disk; a worker calls
+    this at boot so that its first request does not pay for it.
+    """
+    rng = np.random.default_rng(0)
+    n = 64
+    hits = Hits(sound=np.ones(n, np.uint32), triplet=np.arange(n), t_query=np.sort(rng.uniform(0, 300, n)),
+                t_sound=np.sort(rng.uniform(0, 300, n)), speed=np.ones(n), shift=np.zeros(n))
+    find_matches(hits, FingerprintParams(), MatchSettings(), query_frames=300.0)
+    empty = Triplets(*(np.zeros(0, np.float32) for _ in range(6)))
+    pair_postings(np.zeros(0, np.uint32), np.zeros(0, np.int64), empty.t0, empty.span, empty.f0,
+                  [PostingRuns.grouped(np.zeros(1, np.uint32), np.zeros(1, dtype=PostingLayout().dtype))],
+                  PostingLayout(), min_speed=0.8, max_speed=1.25, max_shift=15.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_votes(key):  # pragma: no cover - compiled
+    """Count the hits in each vote cell with an open-addressing hash table.
+
+    At a large index a query has hundreds of thousands of hits, nearly all of
+    them alone in their cell; counting them in a table costs one pass, where
+    sorting them cost most of the matching.
+
+    Returns
+    -------
+    slot : np.ndarray of int64, shape (n,)
+        The table slot of each hit's cell (the cell's id).
+    cell_key, votes, first : np.ndarray of int64, shape (table size,)
+        Per slot: the cell's key (-1 where empty), its hit count and its first hit.
+    cells : int
+        Number of distinct cells.
+    """
+    n = key.size
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = size - 1
+    cell_key = np.full(size, -1, np.int64)
+    votes = np.zeros(size, np.int64)
+    first = np.zeros(size, np.int64)
+    slot = np.empty(n, np.int64)
+    cells = 0
+    for i in range(n):
+        k = key[i]
+        h = ((k * 0x9E3779B1) ^ (k >> 29)) & mask
+        while cell_key[h] != -1 and cell_key[h] != k:
+            h = (h + 1) & mask
+        if cell_key[h] == -1:
+            cell_key[h] = k
+            first[h] = i
+            cells += 1
+        votes[h] += 1
+        slot[i] = h
+    return slot, cell_key, votes, first, cells
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ The SQL store stays the index of record: a snapshot is derived from it, and a
 lookup the reader cannot answer for the whole store is read from SQL.
 """
 
-from .reader import IndexReader, ReaderStatus, attach, lookup_postings, reader_of
+from .reader import IndexReader, ReaderStatus, attach, find_postings, reader_of
 from .snapshot import Snapshot, SnapshotMeta, build, open_current
 
-__all__ = ["IndexReader", "ReaderStatus", "Snapshot", "SnapshotMeta", "attach", "build", "lookup_postings",
+__all__ = ["IndexReader", "ReaderStatus", "Snapshot", "SnapshotMeta", "attach", "build", "find_postings",
            "open_current", "reader_of"]

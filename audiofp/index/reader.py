@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from .. import store as db
 from ..engine.fingerprint import index_from_peaks
-from ..engine.inverted import InvertedIndex, distinct_sorted
+from ..engine.inverted import InvertedIndex, PostingRuns, distinct_sorted
 from ..engine.types import Peaks
 from ..store import Store
 from . import snapshot as snapshots
@@ -92,14 +92,14 @@ class IndexReader:
         self._next_id_check = 0.0
 
     # ----------------------------------------------------------------- lookups
-    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Every posting of ``hashes`` in the whole store, or None if this reader cannot tell.
+    def find(self, hashes: np.ndarray) -> list[PostingRuns] | None:
+        """Where every posting of ``hashes`` in the whole store lies, or None if this reader cannot tell.
 
         Returns
         -------
-        (hashes, postings) or None
-            As :func:`audiofp.store.lookup_postings` returns them; None means
-            "read the SQL index instead".
+        list of PostingRuns or None
+            One per index answered from (the snapshot, then the recent
+            sounds); None means "read the SQL index instead".
         """
         with self._lock:
             snap = self._current_snapshot()
@@ -107,7 +107,14 @@ class IndexReader:
                 return None
             recent = list(self._recent.parts) if self._recent else []
         wanted = distinct_sorted(np.asarray(hashes, dtype=np.uint32))
-        found = [snap.index.lookup(wanted)] + [part.lookup(wanted) for part in recent]
+        return [snap.index.find(wanted)] + [part.find(wanted) for part in recent]
+
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every posting of ``hashes``, copied out as :func:`audiofp.store.lookup_postings` returns them, or None."""
+        runs = self.find(hashes)
+        if runs is None:
+            return None
+        found = [r.gathered() for r in runs]
         return np.concatenate([h for h, _ in found]), np.concatenate([p for _, p in found])
 
     def status(self) -> ReaderStatus:
@@ -236,15 +243,16 @@ def reader_of(store: Store) -> IndexReader | None:
     return _readers.get(store)
 
 
-def lookup_postings(session: Session, store: Store, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every posting of ``hashes``: from the attached reader when it can answer, else from SQL in ``session``."""
+def find_postings(session: Session, store: Store, hashes: np.ndarray) -> list[PostingRuns]:
+    """Where every posting of ``hashes`` lies: in the attached reader's indexes when it
+    can answer, else in the rows read from SQL in ``session``."""
     reader = _readers.get(store)
     if reader is not None:
-        answer = reader.lookup(hashes)
-        if answer is not None:
-            return answer
-    return db.lookup_postings(session, store.params.scheme, hashes)
+        runs = reader.find(hashes)
+        if runs is not None:
+            return runs
+    return [PostingRuns.grouped(*db.lookup_postings(session, store.params.scheme, hashes))]
 
 
-__all__ = ["HOLE_GRACE_SECONDS", "IndexReader", "ReaderStatus", "attach", "lookup_postings", "reader_of"]
+__all__ = ["HOLE_GRACE_SECONDS", "IndexReader", "ReaderStatus", "attach", "find_postings", "reader_of"]
 

@@ -18,6 +18,7 @@ from ..engine import audio as audio_io
 from ..engine.analysis import TrackAnalysis, analyse
 from ..engine.fingerprint import QueryFingerprint, fingerprint_for_index
 from ..engine.hashes import query_hashes
+from ..engine import matching
 from ..engine.matching import MatchSettings, find_matches, join_hits
 from ..engine.types import Audio, Fingerprint, Match, Triplets
 from ..engine.windows import combine, placed
@@ -375,6 +376,11 @@ def identify_audio(
                        labels={m.sound_id: labels.get(m.sound_id) for m in matches})
 
 
+def warm_up_matcher() -> None:
+    """Load the matcher's compiled kernels (a worker calls this at boot)."""
+    matching.warm_up()
+
+
 def match_fingerprint(
     store: Store,
     query: QueryFingerprint,
@@ -411,14 +417,14 @@ def _match_in(
     """One lookup, the matching, and the labels of the matched sounds (with the hits and postings counted)."""
     if query.lookups.hashes.size == 0:
         return [], 0, 0, {}
-    hit_hashes, postings = index.lookup_postings(session, store, query.lookups.hashes)
-    hits = join_hits(query.triplets, query.lookups, hit_hashes, postings, settings)
+    runs = index.find_postings(session, store, query.lookups.hashes)
+    hits = join_hits(query.triplets, query.lookups, runs, settings)
     matches = find_matches(hits, store.params, settings, query_frames=query.n_frames)
     labels: dict[int, str | None] = {}
     if matches:
         records = db.get_sounds(session, {m.sound_id for m in matches})
         labels = {i: r.label for i, r in records.items()}
-    return matches, len(hits), int(hit_hashes.size), labels
+    return matches, len(hits), sum(len(r) for r in runs), labels
 
 
 def identify(store: Store, source: Source, *, settings: Settings) -> QueryResult:

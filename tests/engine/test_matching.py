@@ -7,6 +7,7 @@ import pytest
 
 from audiofp.config import Settings
 from audiofp.engine.fingerprint import fingerprint_for_index, fingerprint_for_query
+from audiofp.engine.inverted import PostingRuns
 from audiofp.engine.matching import Hits, MatchSettings, find_matches, join_hits
 from audiofp.engine.params import DEFAULT_PARAMS, FingerprintParams, PostingLayout
 from audiofp.engine.types import Audio
@@ -145,7 +146,8 @@ def test_postings_are_read_back_with_the_layout_they_were_written_with():
     params = FingerprintParams(posting=PostingLayout(span_steps_per_frame=4))
     index = fingerprint_for_index(Audio(audio, sr), params)
     query = fingerprint_for_query(Audio(audio, sr), params)
-    hits = join_hits(query.triplets, query.lookups, index.hashes, index.postings(1), MatchSettings())
+    hits = join_hits(query.triplets, query.lookups, [PostingRuns.grouped(index.hashes, index.postings(1))],
+                     MatchSettings())
     assert len(hits) > 0 and abs(np.median(hits.speed) - 1.0) < 0.02
     matches = find_matches(hits, params, MatchSettings(), query_frames=query.n_frames)
     assert [m.sound_id for m in matches] == [1]
