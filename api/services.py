@@ -46,8 +46,9 @@ class Services:
             with self._lock:
                 if self._store is None:
                     try:
-                        self._store = open_store(self.url, migrate=self.migrate,
-                                                 index_dir=self.settings.resolved_index_dir)
+                        self._store = open_store(
+                            self.url, migrate=self.migrate, index_dir=self.settings.resolved_index_dir,
+                            refresh_postings=self.settings.index.index_refresh_postings)
                         self._pid = os.getpid()
                     except TRANSIENT_OPEN_ERRORS as exc:
                         raise StoreUnavailable(f"the store cannot be opened ({type(exc).__name__}); retry later",

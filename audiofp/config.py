@@ -1,7 +1,7 @@
 """The one set of runtime settings, read once: defaults < file < ``AUDIOFP_*`` < overrides.
 
 Every knob an operator can turn lives in :class:`Settings`, grouped in
-sections (input limits, matching, moderation, server). The CLI, the API and
+sections (input limits, matching, moderation, server, index). The CLI, the API and
 the benchmark all build the same object with :meth:`Settings.load`, so a limit
 means the same thing whichever door the audio came in by. Each field of each
 section is named uniquely, and its environment variable is ``AUDIOFP_`` plus
@@ -176,12 +176,34 @@ class ServerSettings:
             raise ParameterError("rate limits must be >= 0")
 
 
+@dataclass(frozen=True)
+class IndexSettings:
+    """When the index snapshot workers look hashes up in is rebuilt.
+
+    Attributes
+    ----------
+    index_refresh_postings : int
+        A worker (or ``audiofp ingest``) builds a new snapshot by itself once
+        this many postings are not in the current one (the first snapshot:
+        once the store holds this many). About 190,000 postings make an hour
+        of audio, so the default is about 10 hours. 0 leaves every build to
+        ``audiofp index snapshot``.
+    """
+
+    index_refresh_postings: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        if self.index_refresh_postings < 0:
+            raise ParameterError("index_refresh_postings must be >= 0")
+
+
 #: The sections of :class:`Settings`, by attribute name.
 SECTIONS: dict[str, type] = {
     "limits": Limits,
     "matching": MatchSettings,
     "moderation": ModerationSettings,
     "server": ServerSettings,
+    "index": IndexSettings,
 }
 
 
@@ -203,7 +225,7 @@ class Settings:
         Folder of the index snapshots this machine's workers map
         (``audiofp index snapshot`` builds one); empty means ``index`` under
         the data folder, and ``off`` reads the SQL index only.
-    limits, matching, moderation, server
+    limits, matching, moderation, server, index
         The sections (see each class).
     """
 
@@ -214,6 +236,7 @@ class Settings:
     matching: MatchSettings = field(default_factory=MatchSettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
 
     @property
     def resolved_database_url(self) -> str:
@@ -357,6 +380,6 @@ def settings_table() -> list[tuple[str, Any, str]]:
 
 
 __all__ = [
-    "Limits", "MatchSettings", "ModerationSettings", "SECTIONS", "ServerSettings", "Settings",
+    "IndexSettings", "Limits", "MatchSettings", "ModerationSettings", "SECTIONS", "ServerSettings", "Settings",
     "default_data_dir", "settings_table",
 ]

@@ -35,6 +35,7 @@ class Context:
     def store(self) -> Store:
         """The store, opened (and migrated) on first use: ``--help`` and ``db`` commands need none."""
         if self._store is None:
+            # No background builds: a command may exit before one ends (ingest builds in the foreground).
             self._store = open_store(self.settings.resolved_database_url,
                                      index_dir=self.settings.resolved_index_dir)
         return self._store

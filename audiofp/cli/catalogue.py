@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .. import services
 from ..engine.types import Match
-from ..services.operations import list_sounds_page, seed_sounds
+from ..services.operations import list_sounds_page, refresh_index_if_due, seed_sounds
 from ..services.documents import match_evidence
 from .app import Context, main, pass_context
 from .errors import EXIT_PARTIAL, KNOWN_ERRORS, fail, is_input_error
@@ -105,6 +105,11 @@ def ingest(
         affected = seed_sounds(store, seeded, tags=tags, removal_label=removal_label, removal_reason=removal_reason)
         linked = f", linked to removed content ({removal_label}); {affected} live uploads affected" if removal_label else ""
         click.echo(f"{len(seeded)} sounds labelled {list(tags)}{linked}", err=as_json)
+    if added:
+        snapshot = refresh_index_if_due(store, ctx.settings.index.index_refresh_postings)
+        if snapshot is not None:
+            click.echo(f"index snapshot rebuilt: {snapshot.sounds} sounds, {snapshot.postings} fingerprints, "
+                       f"{snapshot.build_seconds:.1f} s", err=as_json)
     if failed:
         sys.exit(EXIT_PARTIAL)
 

@@ -14,7 +14,7 @@ import click
 
 from .. import services
 from ..config import Settings
-from ..services.operations import open_store
+from ..services.operations import build_index_snapshot, open_store
 from .app import Context, main, pass_context
 
 
@@ -47,12 +47,17 @@ def demo(ctx: Context, samples_dir: Path | None, database_url: str) -> None:
 
 
 def _run(url: str, samples_dir: Path, settings: Settings) -> None:
-    with open_store(url) as store:
+    index_dir = settings.resolved_index_dir
+    with open_store(url, index_dir=index_dir) as store:
         click.echo(f"demo store: {url}")
         for path in sorted(samples_dir.glob("*.ogg")):
             out = services.ingest(store, path, label=path.stem, settings=settings)
             state = "added" if out.created else "already known"
             click.echo(f"  ingest {path.name:24s} -> sound {out.sound_id} ({state}, {out.duration:.1f} s, {out.fingerprints} fingerprints)")
+        if index_dir is not None:
+            # What workers look hashes up in (a real deployment rebuilds it as sounds accumulate).
+            meta = build_index_snapshot(store, index_dir)
+            click.echo(f"index snapshot: {meta.sounds} sounds, {meta.postings} fingerprints, in {index_dir}")
         for query in sorted((samples_dir / "queries").iterdir()):
             result = services.identify(store, query, settings=settings)
             click.echo(f"match {query.name} ({result.duration:.1f} s, {result.seconds * 1000:.0f} ms):")

@@ -17,6 +17,7 @@ the caller reads the SQL index as before: slower, never wrong.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import time
@@ -43,6 +44,9 @@ HOLE_GRACE_SECONDS = 600.0
 
 #: Seconds between two checks whether a snapshot was ever built for a store that had none.
 _STORE_ID_RECHECK_SECONDS = 2.0
+
+#: Seconds between two checks of the store's size while it has no usable snapshot.
+_SIZE_RECHECK_SECONDS = 30.0
 
 #: Recent indexes kept apart before they are merged into one (merging costs
 #: the size of all of them, so it is done once per this many additions).
@@ -78,12 +82,23 @@ class ReaderStatus:
 
 
 class IndexReader:
-    """Answers index lookups for one store from its snapshot folder and its recent sounds."""
+    """Answers index lookups for one store from its snapshot folder and its recent sounds.
 
-    def __init__(self, store: Store, index_dir: Path) -> None:
+    With ``refresh_postings`` > 0 it also keeps the snapshot fresh by itself:
+    once that many postings are outside the current snapshot (or, before the
+    first one, in the whole store), a lookup starts a new build in a
+    background thread. A file lock lets one process of the machine build
+    while the others go on answering from the old snapshot.
+    """
+
+    def __init__(self, store: Store, index_dir: Path, *, refresh_postings: int = 0) -> None:
         self.store = store
         self.index_dir = Path(index_dir)
+        self.refresh_postings = int(refresh_postings)
         self._lock = threading.Lock()
+        self._building: threading.Thread | None = None
+        self._next_size_check = 0.0
+        self._cannot_answer = False
         self._folder: Path | None = None
         self._snapshot: snapshots.Snapshot | None = None
         self._recent: _Recent | None = None
@@ -103,8 +118,12 @@ class IndexReader:
         """
         with self._lock:
             snap = self._current_snapshot()
-            if snap is None or not self._catch_up(snap):
+            self._cannot_answer = snap is None or not self._catch_up(snap)
+            if self.refresh_postings and self._refresh_due(snap):
+                self._start_background_build()
+            if self._cannot_answer:
                 return None
+            assert snap is not None
             recent = list(self._recent.parts) if self._recent else []
         wanted = distinct_sorted(np.asarray(hashes, dtype=np.uint32))
         return [snap.index.find(wanted)] + [part.find(wanted) for part in recent]
@@ -132,6 +151,75 @@ class IndexReader:
                 recent_sounds=0 if recent is None else len(recent.known),
                 recent_postings=0 if recent is None else recent.postings,
             )
+
+    # ----------------------------------------------------------------- refreshing the snapshot
+    def refresh(self) -> snapshots.Snapshot | None:
+        """Build a new snapshot now, unless another process of this machine is building one.
+
+        Returns
+        -------
+        Snapshot or None
+            The new snapshot, or None if another build held the lock.
+        """
+        lock_path = self.index_dir / ".build.lock"
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a+b") as lock_file:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None
+            try:
+                built = snapshots.build(self.store, self.index_dir)
+                self._next_id_check = 0.0  # the store has an id now: look for its folder at once
+                return built
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def refresh_if_due(self, threshold: int) -> snapshots.Snapshot | None:
+        """Build a new snapshot now if ``threshold`` postings or more are outside the
+        current one (a command-line run after a bulk ingest, which cannot leave a
+        build running in the background); 0 never builds."""
+        if threshold <= 0:
+            return None
+        with self._lock:
+            snap = self._current_snapshot()
+            self._cannot_answer = snap is None or not self._catch_up(snap)
+            self._next_size_check = 0.0
+            due = self._refresh_due(snap, threshold)
+        return self.refresh() if due else None
+
+    def _refresh_due(self, snap: snapshots.Snapshot | None, threshold: int | None = None) -> bool:
+        threshold = self.refresh_postings if threshold is None else threshold
+        if self._building is not None and self._building.is_alive():
+            return False
+        if snap is not None and self._recent is not None and not self._cannot_answer:
+            return self._recent.postings >= threshold
+        # No usable snapshot (or sounds it cannot index): worth one once the store is big enough.
+        now = time.monotonic()
+        if now < self._next_size_check:
+            return False
+        self._next_size_check = now + _SIZE_RECHECK_SECONDS
+        with self.store.session(readonly=True) as session:
+            outside = db.posting_total(session) - (snap.meta.postings if snap is not None else 0)
+        return outside >= threshold
+
+    def _start_background_build(self) -> None:
+        def build() -> None:
+            try:
+                built = self.refresh()
+                if built is not None:
+                    log.info("index snapshot %s built: %d sounds, %d postings, in %.1f s", built.path,
+                             built.meta.sounds, built.meta.postings, built.meta.build_seconds)
+            except Exception:  # a failed build leaves the old snapshot in use; the next due lookup retries
+                log.exception("building an index snapshot failed")
+
+        self._building = threading.Thread(target=build, name="audiofp-index-snapshot", daemon=True)
+        self._building.start()
+
+    def wait_for_build(self, timeout: float | None = None) -> None:
+        """Wait for a background build this reader started, if any (tests, and a CLI about to exit)."""
+        if self._building is not None:
+            self._building.join(timeout)
 
     # ----------------------------------------------------------------- snapshot
     def _current_snapshot(self) -> snapshots.Snapshot | None:
@@ -229,13 +317,17 @@ _readers: "WeakKeyDictionary[Store, IndexReader]" = WeakKeyDictionary()
 _readers_lock = threading.Lock()
 
 
-def attach(store: Store, index_dir: Path | None) -> None:
-    """Answer ``store``'s lookups from the snapshots under ``index_dir`` (None: from SQL only)."""
+def attach(store: Store, index_dir: Path | None, *, refresh_postings: int = 0) -> None:
+    """Answer ``store``'s lookups from the snapshots under ``index_dir`` (None: from SQL only).
+
+    With ``refresh_postings`` > 0 the reader also rebuilds the snapshot by
+    itself (see :class:`IndexReader`).
+    """
     with _readers_lock:
         if index_dir is None:
             _readers.pop(store, None)
         else:
-            _readers[store] = IndexReader(store, index_dir)
+            _readers[store] = IndexReader(store, index_dir, refresh_postings=refresh_postings)
 
 
 def reader_of(store: Store) -> IndexReader | None:

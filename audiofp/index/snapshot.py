@@ -206,6 +206,10 @@ def _point_current(folder: Path, name: str) -> None:
 
 
 def _remove_old(folder: Path, *, keep_current: str, keep: int) -> None:
+    # Builds that died (a killed process) leave their folder behind; none takes an hour.
+    for stale in folder.glob(".building-*"):
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
     generations = sorted((p for p in folder.glob("gen-*") if p.is_dir() and p.name != keep_current),
                          key=lambda p: p.name, reverse=True)
     for old in generations[max(keep, 0):]:

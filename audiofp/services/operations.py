@@ -24,11 +24,13 @@ if TYPE_CHECKING:  # record types only; the functions above are the store's stab
     from ..store import IndexStats, SoundRecord
 
 
-def open_store(url: str, *, migrate: bool = True, index_dir: Path | None = None) -> Store:
+def open_store(url: str, *, migrate: bool = True, index_dir: Path | None = None, refresh_postings: int = 0) -> Store:
     """Open the store at ``url``, creating and migrating its schema unless ``migrate`` is False.
 
     With ``index_dir``, lookups are answered from the store's index snapshot
-    there whenever one has been built (see :mod:`audiofp.index`).
+    there whenever one has been built (see :mod:`audiofp.index`); with
+    ``refresh_postings`` too, a new snapshot is built in the background once
+    that many postings are outside the current one.
 
     Raises
     ------
@@ -38,7 +40,7 @@ def open_store(url: str, *, migrate: bool = True, index_dir: Path | None = None)
         If the index was built with other fingerprint parameters, or its schema by newer code.
     """
     store = Store.open(url, migrate=migrate)
-    index.attach(store, index_dir)
+    index.attach(store, index_dir, refresh_postings=refresh_postings)
     return store
 
 
@@ -74,6 +76,13 @@ def build_index_snapshot(store: Store, index_dir: Path, *, log: Callable[[str], 
     """
     built = index.build(store, index_dir, log=log)
     return built.meta
+
+
+def refresh_index_if_due(store: Store, threshold: int) -> SnapshotMeta | None:
+    """Build a new snapshot now if ``threshold`` postings or more are outside the current one; its metadata, or None."""
+    reader = index.reader_of(store)
+    built = None if reader is None else reader.refresh_if_due(threshold)
+    return None if built is None else built.meta
 
 
 def index_status(store: Store) -> ReaderStatus | None:

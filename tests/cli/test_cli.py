@@ -109,6 +109,11 @@ def test_index_snapshot_then_status_then_matches_from_it(run, tmp_path, monkeypa
     matched = run("match", str(SAMPLES / "queries" / "altered_reuse.m4a"))
     assert matched.exit_code == 0 and "sound 1:" in matched.output
 
+    monkeypatch.setenv("AUDIOFP_INDEX_REFRESH_POSTINGS", "500")  # the new sound alone is over it
+    again = run("ingest", str(SAMPLES / "speech_ar.ogg"))
+    assert "index snapshot rebuilt: 3 sounds" in again.output
+    assert "recent sounds indexed in memory: 0" in run("index", "status").output
+
     monkeypatch.setenv("AUDIOFP_INDEX_DIR", "off")
     off = CliRunner().invoke(main, ["index", "snapshot"])
     assert off.exit_code != 0 and "turned off" in off.output
@@ -125,6 +130,7 @@ def test_help_everywhere(run):
 def test_demo_ingests_samples_and_finds_the_altered_reuse(run):
     result = run("demo")
     assert result.exit_code == 0
+    assert "index snapshot: 4 sounds" in result.output  # the matches below come from it
     altered = result.output.split("match altered_reuse.m4a")[1].split("match voice_unrelated")[0]
     assert "speech_over_chant" in altered or "chant" in altered
     assert "speed x1.1" in altered

@@ -205,3 +205,40 @@ def test_a_sound_committed_late_below_a_newer_one_is_not_missed(pg_url, index_di
     finally:
         a.dispose()
         b.dispose()
+
+
+def test_a_worker_builds_the_first_snapshot_and_the_next_by_itself_once_enough_is_outside(store_url, index_dir,
+                                                                                         tmp_path):
+    # A threshold small enough for the samples (each holds 800-1,100 postings):
+    # the first build once the store holds 500, the next once 500 are outside the snapshot.
+    a = open_store(store_url, index_dir=index_dir, refresh_postings=500)
+    try:
+        reader = index.reader_of(a)
+        chant = ingest(a, "chant.ogg")
+        assert found(a, excerpt(tmp_path, "chant.ogg", 10.0, 5.0)) == [chant]  # the lookup that notices
+        reader.wait_for_build(60)
+        first = reader.status()
+        assert first.snapshot is not None and first.snapshot_sounds == 1
+
+        speech = ingest(a, "speech_en.ogg")  # over the threshold by itself
+        assert found(a, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == [speech]
+        reader.wait_for_build(60)
+        second = reader.status()
+        assert second.snapshot != first.snapshot and (second.snapshot_sounds, second.recent_sounds) == (2, 0)
+    finally:
+        a.dispose()
+
+
+def test_no_worker_builds_while_another_holds_the_build_lock(store_url, index_dir):
+    import fcntl
+
+    a = open_store(store_url, index_dir=index_dir)
+    try:
+        ingest(a, "chant.ogg")
+        index_dir.mkdir(parents=True, exist_ok=True)
+        with open(index_dir / ".build.lock", "a+b") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            assert index.reader_of(a).refresh() is None
+        assert index.reader_of(a).refresh() is not None
+    finally:
+        a.dispose()
