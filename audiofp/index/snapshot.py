@@ -242,6 +242,11 @@ def open_current(folder: Path) -> Snapshot | None:
         arrays = {a: np.load(path / f"{a}.npy", mmap_mode="r", allow_pickle=False) for a in _ARRAYS}
         if arrays["postings"].dtype != POSTING_DTYPE or arrays["postings"].size != meta.postings:
             raise ValueError("its postings do not match its metadata")
+        # The matcher reads postings at these offsets without bounds checks: they must be sound.
+        hashes, starts = arrays["hashes"], arrays["starts"]
+        if hashes.dtype != np.uint32 or starts.dtype != np.int64 or np.any(hashes[1:] <= hashes[:-1]) \
+                or np.any(starts[1:] < starts[:-1]):
+            raise ValueError("its hashes are not strictly ascending or its offsets not ordered")
         index = InvertedIndex(hashes=arrays["hashes"], starts=arrays["starts"], postings=arrays["postings"])
     except (OSError, ValueError, TypeError, ParameterError) as exc:
         # Derived data: a damaged snapshot is skipped (lookups read SQL), never fatal.

@@ -150,6 +150,17 @@ def test_a_damaged_or_foreign_snapshot_is_skipped_not_fatal(workers, index_dir, 
     assert index.reader_of(b).lookup(stored_hashes(a)[:10]) is None
     assert found(b, clip) == [speech]
 
+    # Offsets out of order (which the compiled matcher would read past): not used.
+    meta_file.write_text(json.dumps(meta))
+    starts_file = built.path / "starts.npy"
+    good_starts = starts_file.read_bytes()
+    starts = np.load(starts_file)
+    starts[1] = starts[-1]  # still from 0 to the number of postings, but not in order
+    np.save(starts_file, starts)
+    index.attach(b, index_dir)
+    assert index.reader_of(b).lookup(stored_hashes(a)[:10]) is None
+    starts_file.write_bytes(good_starts)
+
     # Truncated arrays: not used either.
     meta_file.write_text(json.dumps(meta))
     postings = built.path / "postings.npy"
