@@ -47,15 +47,15 @@ class PostingRuns:
     Run ``i`` holds the postings of ``hashes[i]``: ``postings[starts[i]:ends[i]]``.
     The matcher reads the runs in place, so a lookup in a memory-mapped
     snapshot costs no gather of the (mostly chance) postings it touches.
-    ``span_sorted`` says each run's postings ascend in span, which lets the
-    matcher skip the spans outside the searched speed range.
+    ``freq_sorted`` says each run's postings ascend in anchor frequency,
+    which lets the matcher skip the frequencies outside the searched pitch range.
     """
 
     postings: np.ndarray
     hashes: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
-    span_sorted: bool = False
+    freq_sorted: bool = False
 
     @classmethod
     def grouped(cls, hashes: np.ndarray, postings: np.ndarray) -> "PostingRuns":
@@ -90,8 +90,9 @@ class InvertedIndex:
     starts : np.ndarray of int64, shape (k + 1,)
         The postings of ``hashes[i]`` are ``postings[starts[i]:starts[i + 1]]``.
     postings : np.ndarray of a posting dtype with a ``span`` column, shape (n,)
-        Every posting, grouped by hash; within a hash by ascending span (ties
-        in the order added), which the matcher's range search relies on.
+        Every posting, grouped by hash; within a hash by ascending anchor
+        frequency (ties in the order added), which the matcher's range search
+        relies on.
     """
 
     hashes: np.ndarray
@@ -106,7 +107,7 @@ class InvertedIndex:
 
     @classmethod
     def build(cls, hashes: np.ndarray, postings: np.ndarray) -> "InvertedIndex":
-        """Group postings by hash, each group by ascending span.
+        """Group postings by hash, each group by ascending anchor frequency.
 
         Parameters
         ----------
@@ -118,7 +119,7 @@ class InvertedIndex:
         hashes = np.asarray(hashes, dtype=np.uint32)
         if hashes.shape != postings.shape:
             raise ParameterError(f"hashes {hashes.shape} and postings {postings.shape} differ in shape")
-        order = np.lexsort((postings["span"], hashes))
+        order = np.lexsort((postings["freq"], hashes))
         grouped = hashes[order]
         first = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if grouped.size else np.zeros(0, np.int64)
         starts = np.append(first, grouped.size).astype(np.int64)
@@ -142,12 +143,12 @@ class InvertedIndex:
         """
         if self.hashes.size == 0 or wanted.size == 0:
             none = np.zeros(0, np.int64)
-            return PostingRuns(self.postings, np.zeros(0, np.uint32), none, none, span_sorted=True)
+            return PostingRuns(self.postings, np.zeros(0, np.uint32), none, none, freq_sorted=True)
         row = np.searchsorted(self.hashes, wanted)
         row = np.minimum(row, self.hashes.size - 1)
         found = self.hashes[row] == wanted
         row = row[found]
-        return PostingRuns(self.postings, wanted[found], self.starts[row], self.starts[row + 1], span_sorted=True)
+        return PostingRuns(self.postings, wanted[found], self.starts[row], self.starts[row + 1], freq_sorted=True)
 
     def lookup(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every posting of the hashes in ``wanted``, copied out: :meth:`find`, gathered.

@@ -6,9 +6,9 @@ outside the searched range. The pairing is the cost of a query that grows
 with the index, so it runs as one compiled pass over the postings where they
 lie (a memory-mapped snapshot or the rows SQL returned), testing speed and
 pitch before anything is written, and writing only the pairs that pass. Where
-a run's postings ascend in span (snapshots and in-memory indexes store them
-so), a binary search skips straight to the spans the searched speed range
-allows, so most chance postings are never read.
+a run's postings ascend in anchor frequency (snapshots and in-memory indexes
+store them so), a binary search skips straight to the frequencies the searched
+pitch range allows: about four chance postings in five are never read.
 
 Each pair's arithmetic is the one the matcher has always used (float64, same
 operations in the same order), so the hits are the same whichever path
@@ -27,7 +27,7 @@ from .params import PostingLayout
 
 
 @numba.njit(cache=True, nogil=True)
-def _pairs(qfirst, qcount, starts, ends, span_sorted, p_sound, p_time, p_span, p_freq, query_triplet, trip_t0,
+def _pairs(qfirst, qcount, starts, ends, freq_sorted, p_sound, p_time, p_span, p_freq, query_triplet, trip_t0,
            trip_span, trip_f0, time_steps, span_steps, freq_steps, min_speed, max_speed, max_shift,
            out_sound, out_triplet, out_t_query, out_t_sound, out_speed, out_shift):  # pragma: no cover - compiled
     """Write the in-range pairs into the ``out_*`` arrays; return how many there are.
@@ -47,28 +47,28 @@ def _pairs(qfirst, qcount, starts, ends, span_sorted, p_sound, p_time, p_span, p
         for j in range(q0, q0 + c):
             k = query_triplet[j]
             first = lo
-            if span_sorted:
-                # Spans ascend within the run: skip to the first posting fast
-                # enough to be in range, and stop after the last one.
+            if freq_sorted:
+                # Frequencies ascend within the run: skip the postings pitched
+                # too far below, and stop at the first pitched too far above.
                 a = lo
                 b = hi
                 while a < b:
                     m = (a + b) // 2
-                    if (p_span[m] / span_steps) / trip_span[k] < min_speed:
+                    if trip_f0[k] - p_freq[m] / freq_steps > max_shift:
                         a = m + 1
                     else:
                         b = m
                 first = a
             for p in range(first, hi):
-                speed = (p_span[p] / span_steps) / trip_span[k]
-                if speed < min_speed:
+                shift = trip_f0[k] - p_freq[p] / freq_steps
+                if shift > max_shift:
                     continue
-                if speed > max_speed:
-                    if span_sorted:
+                if shift < -max_shift:
+                    if freq_sorted:
                         break
                     continue
-                shift = trip_f0[k] - p_freq[p] / freq_steps
-                if abs(shift) > max_shift:
+                speed = (p_span[p] / span_steps) / trip_span[k]
+                if speed < min_speed or speed > max_speed:
                     continue
                 if n < capacity:
                     out_sound[n] = p_sound[p]
@@ -139,11 +139,11 @@ def pair_postings(
         columns = (p["sound"], p["time"], p["span"], p["freq"])
         # Nearly all pairs fail the range test; a quarter of the postings is room enough almost always.
         out = _empty_pairs(len(run) // 4 + 1024)
-        n = _pairs(qfirst, qcount, starts, ends, run.span_sorted, *columns, sorted_triplet, t0, span, f0,
+        n = _pairs(qfirst, qcount, starts, ends, run.freq_sorted, *columns, sorted_triplet, t0, span, f0,
                    *steps, *limits, *out)
         if n > out[0].size:
             out = _empty_pairs(n)
-            _pairs(qfirst, qcount, starts, ends, run.span_sorted, *columns, sorted_triplet, t0, span, f0,
+            _pairs(qfirst, qcount, starts, ends, run.freq_sorted, *columns, sorted_triplet, t0, span, f0,
                    *steps, *limits, *out)
         parts.append(tuple(column[:n] for column in out))
     if not parts:

@@ -2,7 +2,7 @@
 
 A snapshot is a folder of three ``.npy`` arrays (an
 :class:`~audiofp.engine.inverted.InvertedIndex`: hashes ascending, each
-hash's postings by ascending span) and a ``meta.json`` saying
+hash's postings by ascending anchor frequency) and a ``meta.json`` saying
 which store and parameters it was built from and up to which sound
 (the *watermark*). The snapshot folder of a store holds any number of built
 generations and a ``CURRENT`` file naming the live one; building writes a new
@@ -40,8 +40,8 @@ from ..store import Store
 log = logging.getLogger(__name__)
 
 #: Version of the folder layout below; a reader ignores snapshots of another.
-#: 2: each hash's postings ascend in span.
-SNAPSHOT_FORMAT = 2
+#: 3: each hash's postings ascend in anchor frequency (2: in span; 1: as added).
+SNAPSHOT_FORMAT = 3
 
 #: ``index_meta`` key of the store's identity, which every snapshot records.
 STORE_ID_KEY = "store_id"
@@ -165,9 +165,9 @@ def build(store: Store, index_dir: Path, *, keep: int = 1, log: Callable[[str], 
             for hashes, blobs in db.index_rows(session, scheme):
                 counts = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs)) // POSTING_DTYPE.itemsize
                 chunk = np.frombuffer(b"".join(blobs), dtype=POSTING_DTYPE)
-                # Within a hash by ascending span (stable), as InvertedIndex promises the matcher.
+                # Within a hash by ascending anchor frequency (stable), as InvertedIndex promises the matcher.
                 row = np.repeat(np.arange(counts.size), counts)
-                postings[written: written + chunk.size] = chunk[np.lexsort((chunk["span"], row))]
+                postings[written: written + chunk.size] = chunk[np.lexsort((chunk["freq"], row))]
                 written += chunk.size
                 hash_parts.append(hashes)
                 count_parts.append(counts)
