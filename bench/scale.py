@@ -1,17 +1,42 @@
-"""Scale test: query latency and disk size with the index filled to N hours.
+"""Scale test: query latency and disk size with the index filled to N hours, SQL against snapshot lookups.
 
 Usage::
 
-    python -m bench.scale --hours 1000 --db sqlite|postgresql|both [--corpus DIR]
+    python -m bench.scale --sizes 10,100,1000 --db sqlite|postgresql|both [--corpus DIR]
+                          [--queries 300] [--keep DIR | --reuse DIR]
+    python -m bench.scale --hours 1000 ...          # one size
 
-The corpus references are ingested for real; the index is then filled up to
-``--hours`` with synthetic *filler* sounds (label ``filler``) whose postings
-follow the real ones: hashes drawn from the real hash histogram, anchor
-frequencies and spans from the real marginals, anchor times uniform over each
-filler sound, as many postings per hour as the real audio has. Filler is
-written in large chunks through ``repository.add_postings`` (one transaction
-per chunk) so memory stays bounded. Then a fixed sample of the corpus's
-queries and negatives is run against the full index.
+The corpus references are ingested for real; the index is then filled with
+synthetic *filler* sounds (label ``filler``) whose postings follow the real
+ones: hashes drawn from the real hash histogram, anchor frequencies and spans
+from the real marginals, anchor times uniform over each filler sound, as many
+postings per hour as the real audio has. Filler is written in large chunks
+through ``repository.add_postings`` (one transaction per chunk) so memory
+stays bounded.
+
+One store is filled progressively: at each of ``--sizes`` (hours, ascending)
+the filling stops and a fixed sample of the corpus's queries and negatives is
+run twice, in two lookup modes:
+
+``sql``
+    no index reader attached: every lookup reads the SQL index (the path
+    without snapshots);
+``snapshot``
+    a snapshot of the index is built (``audiofp.index.build``, timed) into a
+    folder of the run and attached (``audiofp.index.attach``): lookups answer
+    from the memory-mapped arrays.
+
+Both modes must return the same matches for every clip; any difference is
+reported with the clip's id. Results (and partial results, rewritten after
+every step) go to ``bench/results/<time>-scale.md`` / ``.json``, and every
+clip's outcome to ``<time>-scale-<kind>-clips.jsonl``.
+
+``--keep DIR`` keeps the store (the SQLite file ``DIR/scale.sqlite``; a
+PostgreSQL database's name in ``DIR/pg-database.txt``) with what a later run
+needs to measure it again (``DIR/scale-<kind>.json``: the reference ids of
+the real sounds, the filler model and the chunks written); ``--reuse DIR``
+measures such a store without ingesting again, filling it up when it is
+smaller than a requested size (sizes below what it holds are skipped).
 """
 
 from __future__ import annotations
@@ -22,30 +47,71 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
 import random  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+import traceback  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Any, Callable, Iterator  # noqa: E402
 
 import numpy as np  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from audiofp.store import Store, add_postings, add_sound  # noqa: E402
+import audiofp.store as _db  # noqa: E402
+from audiofp import index as snapshot_index  # noqa: E402
+from audiofp import services  # noqa: E402
+from audiofp.engine.params import DEFAULT_PARAMS  # noqa: E402
 from audiofp.engine.types import POSTING_DTYPE  # noqa: E402
+from audiofp.errors import AudioFPError  # noqa: E402
+from audiofp.store import Store, add_postings, add_sound  # noqa: E402
 
-from .metrics import NegativeOutcome, score_query, summarize_negatives, summarize_queries  # noqa: E402
+from .manifest import Negative, Query  # noqa: E402
+from .metrics import NegativeOutcome, percentile, score_query, summarize_negatives, summarize_queries  # noqa: E402
 from .report import fmt_ms, fmt_pct, md_table  # noqa: E402
-from .run import FULL_CORPUS, identify_timed, ingest_all, load_corpus, peak_rss_mb  # noqa: E402
-from .stores import DEFAULT_PG, disk_usage, fresh_store  # noqa: E402
+from .run import FULL_CORPUS, SHIPPED, ingest_all, load_corpus, match_dict, peak_rss_mb  # noqa: E402
+from .stores import DEFAULT_PG, disk_usage, fresh_store, kept_store, kept_store_exists  # noqa: E402
 
 FILLER_SECONDS = 240.0
+FILLER_LABEL = "filler"
+SQLITE_NAME = "scale.sqlite"
+MODES = ("sql", "snapshot")
+
+#: A store within this many hours below a size counts as filled to it (filler comes in 4-minute sounds).
+SIZE_TOLERANCE_HOURS = 0.1
+
+#: Untimed identifications run before each mode's timed pass (first-call costs: imports, caches).
+WARMUP_CLIPS = 3
 
 
+# --------------------------------------------------------------------------- SQL lookups counter
+class _SqlLookups:
+    """Counts reads of the SQL index, to show which path a mode's lookups took."""
+
+    count = 0
+    _original = _db.lookup_postings
+
+    @classmethod
+    def install(cls) -> None:
+        if getattr(_db.lookup_postings, "_bench_counted", False):
+            return
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            cls.count += 1
+            return cls._original(*args, **kwargs)
+
+        counted._bench_counted = True  # type: ignore[attr-defined]
+        _db.lookup_postings = counted  # audiofp.index.reader calls it through the module
+
+
+# --------------------------------------------------------------------------- filler model
 @dataclass(frozen=True)
 class PostingModel:
     """Empirical distribution of the real index's postings.
@@ -60,16 +126,27 @@ class PostingModel:
     postings_per_second: float
 
     @classmethod
-    def from_store(cls, store: Store) -> "PostingModel":
-        """Histogram every posting in the store (the real references only)."""
+    def from_store(cls, store: Store, real_sounds: set[int] | None = None) -> "PostingModel":
+        """Histogram every posting in the store (or only those of ``real_sounds``, when filler is already in)."""
         hashes: list[int] = []
         counts: list[int] = []
         freq = np.zeros(256, np.int64)
         span = np.zeros(256, np.int64)
+        real = None if real_sounds is None else np.asarray(sorted(real_sounds), np.uint32)
         with store.session(readonly=True) as session:
-            seconds = float(session.execute(text("SELECT COALESCE(SUM(duration_seconds), 0) FROM sounds")).scalar_one())
-            for key, blob in session.execute(text("SELECT key, postings FROM fingerprints")):
+            if real is None:
+                seconds = float(session.execute(text("SELECT COALESCE(SUM(duration_seconds), 0) FROM sounds")).scalar_one())
+            else:
+                seconds = float(session.execute(
+                    text("SELECT COALESCE(SUM(duration_seconds), 0) FROM sounds WHERE label IS NULL OR label <> :f"),
+                    {"f": FILLER_LABEL}).scalar_one())
+            # ORDER BY: the same index gives the same model (and filler) on every backend.
+            for key, blob in session.execute(text("SELECT key, postings FROM fingerprints ORDER BY key")):
                 postings = np.frombuffer(bytes(blob), dtype=POSTING_DTYPE)
+                if real is not None:
+                    postings = postings[np.isin(postings["sound"], real)]
+                    if not len(postings):
+                        continue
                 hashes.append(int(key) & 0xFFFFFFFF)
                 counts.append(len(postings))
                 freq += np.bincount(postings["freq"], minlength=256)
@@ -85,6 +162,16 @@ class PostingModel:
             postings_per_second=total / seconds,
         )
 
+    def save(self, path: Path) -> None:
+        np.savez(path, hash_values=self.hash_values, hash_cdf=self.hash_cdf, freq_cdf=self.freq_cdf,
+                 span_cdf=self.span_cdf, postings_per_second=np.float64(self.postings_per_second))
+
+    @classmethod
+    def load(cls, path: Path) -> "PostingModel":
+        with np.load(path) as data:
+            return cls(hash_values=data["hash_values"], hash_cdf=data["hash_cdf"], freq_cdf=data["freq_cdf"],
+                       span_cdf=data["span_cdf"], postings_per_second=float(data["postings_per_second"]))
+
     def sample(self, gen: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` hashes and their posting fields (sound and time left for the caller)."""
         def draw(cdf: np.ndarray) -> np.ndarray:
@@ -97,18 +184,37 @@ class PostingModel:
         return hashes, postings
 
 
+def filler_count(store: Store) -> int:
+    """Filler sounds already in the store (the index of the next one)."""
+    with store.session(readonly=True) as session:
+        return int(session.execute(text("SELECT COUNT(*) FROM sounds WHERE label = :f"), {"f": FILLER_LABEL}).scalar_one())
+
+
 def add_filler(store: Store, model: PostingModel, hours: float, *, chunk_hours: float, seed: int,
-               log: Callable[[str], None]) -> dict[str, float]:
-    """Write ``hours`` of filler sounds and postings; return timing figures."""
-    gen = np.random.default_rng(seed)
+               log: Callable[[str], None], first_index: int = 0,
+               on_chunk: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Write ``hours`` of filler sounds and postings; return timing figures (and one record per chunk).
+
+    Filler sound ``i`` (counted over the store's life, from ``first_index``)
+    has digest ``filler:<seed>:<i>``; each chunk draws from its own generator
+    seeded by ``(seed, first sound of the chunk)``, so a store filled in steps
+    holds the same filler as one filled at once.
+    """
     frames = FILLER_SECONDS / store.params.frame_seconds
     per_sound = int(round(model.postings_per_second * FILLER_SECONDS))
-    n_sounds = int(np.ceil(hours * 3600 / FILLER_SECONDS))
+    n_sounds = max(0, int(np.ceil(hours * 3600 / FILLER_SECONDS - 1e-9)))
     per_chunk = max(1, int(chunk_hours * 3600 / FILLER_SECONDS))
     started = time.perf_counter()
     written = 0
-    for first in range(0, n_sounds, per_chunk):
-        count = min(per_chunk, n_sounds - first)
+    write_seconds = 0.0
+    chunks: list[dict[str, Any]] = []
+    for first in range(first_index, first_index + n_sounds, per_chunk):
+        count = min(per_chunk, first_index + n_sounds - first)
+        t0 = time.perf_counter()
+        gen = np.random.default_rng([seed, first])
+        hashes, postings = model.sample(gen, per_sound * count)
+        times = (gen.random(len(postings)) * frames).astype(np.uint32)
+        t1 = time.perf_counter()
         with store.session() as session:
             ids = []
             for i in range(first, first + count):
@@ -118,95 +224,504 @@ def add_filler(store: Store, model: PostingModel, hours: float, *, chunk_hours: 
                     duration_seconds=FILLER_SECONDS,
                     scheme=store.params.scheme,
                     fingerprint_count=per_sound,
-                    label="filler",
+                    label=FILLER_LABEL,
                     source_name="bench.scale filler",
                 )
                 ids.append(sound.id)
-            hashes, postings = model.sample(gen, per_sound * count)
             postings["sound"] = np.repeat(np.asarray(ids, np.uint32), per_sound)
-            postings["time"] = (gen.random(len(postings)) * frames).astype(np.uint32)
+            postings["time"] = times
             add_postings(session, store.params.scheme, hashes, postings)
+        t2 = time.perf_counter()
         written += len(postings)
+        write_seconds += t2 - t1
+        chunk_audio_hours = count * FILLER_SECONDS / 3600
+        record = {
+            "first_sound": first, "sounds": count, "postings": int(len(postings)), "audio_hours": chunk_audio_hours,
+            "generate_seconds": t1 - t0, "write_seconds": t2 - t1,
+            "postings_per_second": len(postings) / (t2 - t1), "audio_hours_per_second": chunk_audio_hours / (t2 - t1),
+            "filler_sounds_after": first + count,
+        }
+        chunks.append(record)
+        if on_chunk is not None:
+            on_chunk(record)
         elapsed = time.perf_counter() - started
-        log(f"  filler {first + count}/{n_sounds} sounds, {written / 1e6:.1f} M postings, {written / elapsed / 1e6:.2f} M/s")
+        log(f"  filler {first + count - first_index}/{n_sounds} sounds (#{first + count} in store), "
+            f"{written / 1e6:.1f} M postings; chunk {record['postings_per_second'] / 1e6:.2f} M/s "
+            f"({record['audio_hours_per_second']:.2f} h/s) in {t2 - t1:.1f} s; overall {written / elapsed / 1e6:.2f} M/s")
+        del hashes, postings, times
     elapsed = time.perf_counter() - started
     return {"filler_sounds": n_sounds, "filler_postings": written, "filler_seconds": elapsed,
-            "filler_postings_per_second": written / elapsed if elapsed else float("nan")}
+            "filler_write_seconds": write_seconds,
+            "filler_postings_per_second": written / elapsed if elapsed else float("nan"),
+            "filler_write_postings_per_second": written / write_seconds if write_seconds else float("nan"),
+            "filler_write_hours_per_second": (n_sounds * FILLER_SECONDS / 3600) / write_seconds if write_seconds else float("nan"),
+            "chunks": chunks}
 
 
-def run_scale(kind: str, args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
-    summary, refs, queries, negatives = load_corpus(args.corpus)
-    rng = random.Random(f"{args.seed}:scale-sample")
-    q_sample = rng.sample(queries, min(args.queries, len(queries)))
-    n_sample = rng.sample(negatives, min(args.queries, len(negatives)))
-    with tempfile.TemporaryDirectory(prefix="audiofp-scale-") as tmp, fresh_store(kind, Path(tmp), pg_base=args.pg) as store:
-        log(f"[{kind}] ingesting {len(refs)} real references")
-        sound_to_ref, ingest = ingest_all(store, args.corpus, refs, log)
-        model = PostingModel.from_store(store)
-        filler_hours = max(0.0, args.hours - ingest["audio_seconds"] / 3600)
-        log(f"[{kind}] {model.postings_per_second:.0f} postings/s of audio; adding {filler_hours:.0f} h of filler")
-        filler = add_filler(store, model, filler_hours, chunk_hours=args.chunk_hours, seed=args.seed, log=log)
-        if kind == "postgresql":
-            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("VACUUM ANALYZE fingerprints"))
+# --------------------------------------------------------------------------- measuring
+def current_rss_mb() -> float:
+    """Resident memory of this process now."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def identify_clip(store: Store, path: Path) -> dict[str, Any]:
+    """One identification as the service runs it (decode included), with the cost figures of its QueryResult."""
+    t0 = time.perf_counter()
+    try:
+        result = services.identify(store, str(path), settings=SHIPPED)
+    except AudioFPError as exc:
+        return {"latency": time.perf_counter() - t0, "error": f"{type(exc).__name__}: {exc}", "matches": [],
+                "postings": None, "lookups": None, "hits": None}
+    return {"latency": time.perf_counter() - t0, "error": None, "matches": [match_dict(m) for m in result.matches],
+            "postings": int(result.postings), "lookups": int(result.lookups), "hits": int(result.hits)}
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
+            "mean": float(np.mean(values)) if values else math.nan}
+
+
+def run_mode(store: Store, corpus: Path, clips: list[Query | Negative], sound_to_ref: dict[int, str], *,
+             budget_seconds: float | None, log: Callable[[str], None], tag: str,
+             clips_file: Any = None) -> dict[str, Any]:
+    """Run ``clips`` (in order) in the store's current lookup mode; stop early once ``budget_seconds`` is spent."""
+    for clip in clips[:WARMUP_CLIPS]:
+        identify_clip(store, corpus / clip.path)
+    sql_before = _SqlLookups.count
+    started = time.perf_counter()
+    records: dict[str, dict[str, Any]] = {}
+    q_out = []
+    n_out = []
+    truncated = False
+    for i, clip in enumerate(clips):
+        if budget_seconds is not None and time.perf_counter() - started > budget_seconds:
+            truncated = True
+            log(f"  {tag}: time budget of {budget_seconds / 60:.0f} min spent after {i} of {len(clips)} clips; sample cut there")
+            break
+        out = identify_clip(store, corpus / clip.path)
+        is_query = isinstance(clip, Query)
+        records[clip.id] = {"clip": "query" if is_query else "negative", **out}
+        if is_query:
+            q_out.append(score_query(clip, out["matches"], sound_to_ref, out["latency"], out["error"]))
+        else:
+            n_out.append(NegativeOutcome(clip.id, clip.transform, clip.length, clip.half, out["latency"], out["matches"], out["error"]))
+        if clips_file is not None:
+            clips_file.write(json.dumps({"tag": tag, "id": clip.id, "length": clip.length, "transform": clip.transform,
+                                         **records[clip.id]}) + "\n")
+        if (i + 1) % 50 == 0:
+            elapsed = time.perf_counter() - started
+            log(f"  {tag}: {i + 1}/{len(clips)} clips, {elapsed:.0f} s, {elapsed / (i + 1) * 1000:.0f} ms/clip")
+    seconds = time.perf_counter() - started
+    lengths = sorted({o.length for o in q_out})
+    q_post = [float(r["postings"]) for r in records.values() if r["clip"] == "query" and r["postings"] is not None]
+    n_post = [float(r["postings"]) for r in records.values() if r["clip"] == "negative" and r["postings"] is not None]
+    return {
+        "clips_run": len(records),
+        "clips_planned": len(clips),
+        "truncated": truncated,
+        "seconds": seconds,
+        "sql_lookups": _SqlLookups.count - sql_before,
+        "queries": summarize_queries(q_out),
+        "queries_by_length": {f"{length:g}": summarize_queries([o for o in q_out if o.length == length]) for length in lengths},
+        "negatives": summarize_negatives(n_out),
+        "negatives_by_length": {f"{length:g}": summarize_negatives([o for o in n_out if o.length == length])
+                                for length in sorted({o.length for o in n_out})},
+        "postings_queries": _stats(q_post),
+        "postings_negatives": _stats(n_post),
+        "postings_all": _stats(q_post + n_post),
+        "rss_mb_after": current_rss_mb(),
+        "peak_rss_mb_after": peak_rss_mb(),
+        "_records": records,
+    }
+
+
+def compare_modes(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Clip by clip, whether two modes returned the same matches (exactly, every field)."""
+    common = [cid for cid in a if cid in b]
+    differences = []
+    for cid in common:
+        ra, rb = a[cid], b[cid]
+        if ra["error"] != rb["error"] or ra["matches"] != rb["matches"]:
+            same_sounds = [m["sound_id"] for m in ra["matches"]] == [m["sound_id"] for m in rb["matches"]]
+            differences.append({
+                "id": cid, "same_sound_ids": same_sounds,
+                "sql": {"error": ra["error"], "matches": ra["matches"][:3]},
+                "snapshot": {"error": rb["error"], "matches": rb["matches"][:3]},
+            })
+    postings_differ = [cid for cid in common if a[cid]["postings"] != b[cid]["postings"]]
+    return {"compared": len(common), "identical": len(common) - len(differences), "differences": differences,
+            "postings_differ": postings_differ[:50], "postings_differ_count": len(postings_differ)}
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- one store kind
+class KindRun:
+    """One store kind: ingest (or reopen), then fill and measure at each size; results kept in ``self.out``."""
+
+    def __init__(self, kind: str, args: argparse.Namespace, out: dict[str, Any], save: Callable[[], None],
+                 log: Callable[[str], None], clips_path: Path) -> None:
+        self.kind, self.args, self.out, self.save, self.log = kind, args, out, save, log
+        self.clips_path = clips_path
+        self.state_path: Path | None = None
+        self.state: dict[str, Any] = {}
+
+    def say(self, message: str) -> None:
+        self.log(f"[{self.kind}] {message}")
+
+    def write_state(self) -> None:
+        if self.state_path is not None:
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.state, indent=1, default=float))
+            tmp.replace(self.state_path)
+
+    @contextlib.contextmanager
+    def open_store(self) -> Iterator[tuple[Store, Path]]:
+        args, kind = self.args, self.kind
+        if args.reuse is not None:
+            workdir = args.reuse
+            self.say(f"reopening the store kept in {workdir}")
+            with kept_store(kind, workdir, pg_base=args.pg, sqlite_name=SQLITE_NAME) as store:
+                yield store, workdir
+        elif args.keep is not None:
+            workdir = args.keep
+            workdir.mkdir(parents=True, exist_ok=True)
+            if kept_store_exists(kind, workdir, sqlite_name=SQLITE_NAME):
+                raise RuntimeError(f"{workdir} already holds a kept {kind} store: measure it with --reuse {workdir}")
+            with fresh_store(kind, workdir, pg_base=args.pg, keep=True, sqlite_name=SQLITE_NAME) as store:
+                yield store, workdir
+        else:
+            with tempfile.TemporaryDirectory(prefix="audiofp-scale-") as tmp, \
+                    fresh_store(kind, Path(tmp), pg_base=args.pg, sqlite_name=SQLITE_NAME) as store:
+                yield store, Path(tmp)
+
+    def run(self, refs: list[Any], q_sample: list[Query], n_sample: list[Negative]) -> None:
+        args, out = self.args, self.out
+        with self.open_store() as (store, workdir):
+            out["store_url"] = store.engine.url.render_as_string(hide_password=True)
+            out["workdir"] = str(workdir)
+            kept = args.keep is not None or args.reuse is not None
+            self.state_path = workdir / f"scale-{self.kind}.json" if kept else None
+            model_path = workdir / f"scale-{self.kind}-model.npz"
+            if args.reuse is not None:
+                if self.state_path is None or not self.state_path.exists():
+                    raise RuntimeError(f"{workdir} has no scale-{self.kind}.json: not a store kept by bench.scale")
+                self.state = json.loads(self.state_path.read_text())
+                sound_to_ref = {int(k): v for k, v in self.state["sound_to_ref"].items()}
+                if model_path.exists():
+                    model = PostingModel.load(model_path)
+                else:
+                    self.say("no saved filler model: histogramming the real sounds' postings again")
+                    model = PostingModel.from_store(store, set(sound_to_ref))
+                out["ingest"] = {**self.state.get("ingest", {}), "reused": True}
+                seed = int(self.state.get("seed", args.seed))
+            else:
+                self.say(f"ingesting {len(refs)} real references")
+                sound_to_ref, ingest = ingest_all(store, args.corpus, refs, self.log)
+                model = PostingModel.from_store(store)
+                seed = args.seed
+                out["ingest"] = ingest
+                self.state = {"kind": self.kind, "store_url": out["store_url"], "seed": seed,
+                              "sound_to_ref": {str(k): v for k, v in sound_to_ref.items()},
+                              "ingest": ingest, "chunks": [], "params_digest": DEFAULT_PARAMS.digest()}
+                if kept:
+                    model.save(model_path)
+                self.write_state()
+            out["real_postings_per_second"] = model.postings_per_second
+            out["corpus_references"] = len(sound_to_ref)
+            self.save()
+            self.say(f"{model.postings_per_second:.0f} postings per second of audio in the real references")
+            _SqlLookups.install()
+
+            all_chunks: list[dict[str, Any]] = list(self.state.get("chunks", []))
+            clips: list[Query | Negative] = [c for pair in zip(q_sample, n_sample) for c in pair]
+            clips += q_sample[len(n_sample):] + n_sample[len(q_sample):]
+            sizes_out = out.setdefault("sizes", {})
+            with open(self.clips_path, "a", encoding="utf-8") as clips_file:
+                for size in args.sizes:
+                    key = f"{size:g}"
+                    record: dict[str, Any] = sizes_out.setdefault(key, {"target_hours": size})
+                    try:
+                        self.measure_size(store, workdir, model, seed, size, record, all_chunks, sound_to_ref,
+                                          clips, clips_file)
+                    except Exception as exc:  # filling or sizing failed: keep the sizes measured, stop this kind
+                        record["error"] = f"{type(exc).__name__}: {exc}"
+                        record["traceback"] = traceback.format_exc()
+                        self.say(f"size {key} h failed: {record['error']}")
+                        self.save()
+                        raise
+
+    def measure_size(self, store: Store, workdir: Path, model: PostingModel, seed: int, size: float,
+                     record: dict[str, Any], all_chunks: list[dict[str, Any]], sound_to_ref: dict[int, str],
+                     clips: list[Query | Negative], clips_file: Any) -> None:
+        args = self.args
         disk = disk_usage(store)
-        log(f"[{kind}] {disk.seconds / 3600:.0f} h, {disk.postings / 1e6:.1f} M postings, {disk.total / 1e9:.2f} GB; querying")
-        q_out = []
-        for q in q_sample:
-            matches, latency, error = identify_timed(store, args.corpus / q.path)
-            q_out.append(score_query(q, matches, sound_to_ref, latency, error))
-        n_out = []
-        for neg in n_sample:
-            matches, latency, error = identify_timed(store, args.corpus / neg.path)
-            n_out.append(NegativeOutcome(neg.id, neg.transform, neg.length, neg.half, latency, matches, error))
-        by_length = {
-            f"{length:g}": summarize_queries([o for o in q_out if o.length == length]) for length in sorted({o.length for o in q_out})
-        }
-        return {
-            "hours": disk.seconds / 3600,
-            "postings": disk.postings,
-            "rows": disk.rows,
-            "total_bytes": disk.total,
-            "index_bytes": disk.index,
-            "mb_per_hour": disk.total / 1e6 / (disk.seconds / 3600),
-            "real_postings_per_second": model.postings_per_second,
-            **filler,
-            "peak_rss_mb": peak_rss_mb(),
-            "queries": summarize_queries(q_out),
-            "queries_by_length": by_length,
-            "negatives": summarize_negatives(n_out),
-            "corpus_hours": summary["reference_hours"],
-        }
+        have = disk.seconds / 3600
+        if have > size + SIZE_TOLERANCE_HOURS + FILLER_SECONDS / 3600:
+            record["skipped"] = f"the store already holds {have:.1f} h"
+            self.say(f"size {size:g} h skipped: {record['skipped']}")
+            self.save()
+            return
+        filler_hours = max(0.0, size - have)
+        if filler_hours > SIZE_TOLERANCE_HOURS:
+            first = filler_count(store)
+            self.say(f"{have:.1f} h in the store; adding {filler_hours:.1f} h of filler (from filler sound #{first})")
+
+            def on_chunk(chunk: dict[str, Any]) -> None:
+                all_chunks.append(chunk)
+                self.state["chunks"] = all_chunks
+                self.write_state()
+
+            filler = add_filler(store, model, filler_hours, chunk_hours=args.chunk_hours, seed=seed,
+                                log=self.log, first_index=first, on_chunk=on_chunk)
+        else:
+            self.say(f"{have:.1f} h in the store: nothing to fill for {size:g} h")
+            filler = {"filler_sounds": 0, "filler_postings": 0, "filler_seconds": 0.0, "chunks": []}
+        seg = filler.pop("chunks")
+        record["segment"] = filler
+        record["segment_chunks"] = len(seg)
+        record["chunk_first_of_segment"] = seg[0] if seg else None
+        record["chunk_last_of_segment"] = seg[-1] if seg else None
+        record["chunk_first_of_store"] = all_chunks[0] if all_chunks else None
+        written = list(all_chunks)
+        if written:
+            total_post = sum(c["postings"] for c in written)
+            total_write = sum(c["write_seconds"] for c in written)
+            record["filler_overall"] = {
+                "chunks": len(written), "postings": total_post, "write_seconds": total_write,
+                "postings_per_second": total_post / total_write,
+                "audio_hours_per_second": sum(c["audio_hours"] for c in written) / total_write,
+            }
+        if store.dialect == "postgresql":
+            t0 = time.perf_counter()
+            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
+            record["vacuum_seconds"] = time.perf_counter() - t0
+        disk = disk_usage(store)
+        hours = disk.seconds / 3600
+        record.update({
+            "hours": hours, "sounds": disk.sounds, "postings": disk.postings, "rows": disk.rows,
+            "total_bytes": disk.total, "index_bytes": disk.index,
+            "mb_per_hour": disk.total / 1e6 / hours, "index_mb_per_hour": disk.index / 1e6 / hours,
+            "peak_rss_mb_after_fill": peak_rss_mb(),
+        })
+        self.save()
+        self.say(f"{hours:.1f} h, {disk.sounds} sounds, {disk.postings / 1e6:.1f} M postings, {disk.rows} rows, "
+                 f"{disk.total / 1e9:.2f} GB ({record['mb_per_hour']:.2f} MB/h); measuring")
+
+        modes = record.setdefault("modes", {})
+        records: dict[str, dict[str, dict[str, Any]]] = {}
+        # sql: no reader attached.
+        snapshot_index.attach(store, None)
+        budget = args.sql_budget_minutes * 60 if args.sql_budget_minutes else None
+        try:
+            self.say(f"sql mode: {len(clips)} clips")
+            result = run_mode(store, args.corpus, clips, sound_to_ref, budget_seconds=budget, log=self.log,
+                              tag=f"{self.kind} {size:g}h sql", clips_file=clips_file)
+            records["sql"] = result.pop("_records")
+            modes["sql"] = result
+            self.log_mode("sql", result)
+        except Exception as exc:
+            modes["sql"] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            self.say(f"sql mode failed: {modes['sql']['error']}")
+        clips_file.flush()
+        self.save()
+
+        # snapshot: build one for this size and attach it.
+        snap_dir = workdir / "snapshots" / f"{self.kind}-{size:g}h"
+        try:
+            if snap_dir.exists():
+                shutil.rmtree(snap_dir)
+            self.say(f"building a snapshot in {snap_dir}")
+            t0 = time.perf_counter()
+            snap = snapshot_index.build(store, snap_dir, log=lambda line: self.say(f"  {line}"))
+            build_wall = time.perf_counter() - t0
+            snap_bytes = folder_bytes(snap.path)
+            snapshot_info = {"path": str(snap.path), "build_seconds": snap.meta.build_seconds,
+                             "build_wall_seconds": build_wall, "bytes": snap_bytes,
+                             "mb_per_hour": snap_bytes / 1e6 / hours, "sounds": snap.meta.sounds,
+                             "postings": snap.meta.postings, "holes": len(snap.meta.holes),
+                             "watermark": snap.meta.watermark, "peak_rss_mb_after_build": peak_rss_mb()}
+            modes["snapshot"] = {"build": snapshot_info}
+            self.save()
+            del snap
+            snapshot_index.attach(store, snap_dir)
+            reader = snapshot_index.reader_of(store)
+            status = asdict(reader.status()) if reader is not None else None
+            self.say(f"snapshot mode: {len(clips)} clips (reader {status})")
+            result = run_mode(store, args.corpus, clips, sound_to_ref, budget_seconds=None, log=self.log,
+                              tag=f"{self.kind} {size:g}h snapshot", clips_file=clips_file)
+            records["snapshot"] = result.pop("_records")
+            status_after = asdict(reader.status()) if reader is not None else None
+            modes["snapshot"] = {"build": snapshot_info, "reader_before": status, "reader_after": status_after, **result}
+            if result["sql_lookups"]:
+                self.say(f"WARNING: {result['sql_lookups']} lookups of the snapshot mode read SQL")
+            self.log_mode("snapshot", modes["snapshot"])
+        except Exception as exc:
+            modes.setdefault("snapshot", {})
+            modes["snapshot"].update({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+            self.say(f"snapshot mode failed: {modes['snapshot']['error']}")
+        finally:
+            snapshot_index.attach(store, None)
+        clips_file.flush()
+
+        if "sql" in records and "snapshot" in records:
+            agreement = compare_modes(records["sql"], records["snapshot"])
+            record["agreement"] = agreement
+            self.say(f"modes agree on {agreement['identical']} of {agreement['compared']} clips"
+                     + (f"; DIFFERENT: {[d['id'] for d in agreement['differences']]}" if agreement["differences"] else ""))
+        record["peak_rss_mb"] = peak_rss_mb()
+        self.save()
+
+    def log_mode(self, mode: str, r: dict[str, Any]) -> None:
+        q, n = r["queries"], r["negatives"]
+        self.say(f"{mode}: {r['clips_run']} clips in {r['seconds']:.0f} s; query p50/p95 {fmt_ms(q['latency_p50'])}/"
+                 f"{fmt_ms(q['latency_p95'])} ms, recall@1 {fmt_pct(q['recall_at_1'])} of {q['n']}, "
+                 f"FP {n['calibration_fp'] + n['heldout_fp']} of {n['calibration_n'] + n['heldout_n']}, "
+                 f"postings p50 {r['postings_queries']['p50']:.0f}, SQL lookups {r['sql_lookups']}")
+
+
+# --------------------------------------------------------------------------- report
+def _mb(value: float | None) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0f}"
+
+
+def _rate(chunk: dict[str, Any] | None) -> str:
+    if not chunk:
+        return "-"
+    return f"{chunk['postings_per_second'] / 1e6:.2f} M/s, {chunk['audio_hours_per_second']:.2f} h/s"
 
 
 def render(results: dict[str, Any]) -> str:
-    runs = results["runs"]
-    names = list(runs)
+    lines = [f"# audiofp scale test, {results['started']}: sizes {', '.join(f'{s:g}' for s in results['sizes'])} h\n",
+             f"{results.get('machine', '')}. Corpus {results['corpus']} ({results.get('corpus_hours', float('nan')):.1f} h real). "
+             f"Sample: {results['sample']['queries']} queries and {results['sample']['negatives']} negatives, "
+             f"run interleaved after {WARMUP_CLIPS} untimed warm-up clips per mode; latency includes decoding. "
+             f"Postings = index postings a clip's lookups returned (QueryResult.postings).\n"]
+    for kind, run in results["runs"].items():
+        lines.append(f"## {kind}\n")
+        if run.get("error"):
+            lines.append(f"**failed**: {run['error']}\n")
+        sizes = run.get("sizes", {})
+        lengths = ["3", "5", "10"]
+        head = ["size", "mode", "clips (q+n)", "query p50 / p95 ms", *[f"{length} s p50 / p95" for length in lengths],
+                "negatives p50 / p95", "recall@1", "false positives", "postings/query p50 / mean",
+                "snapshot build s", "snapshot MB"]
+        rows = []
+        for key, rec in sizes.items():
+            if rec.get("skipped"):
+                rows.append([f"{key} h", "skipped: " + rec["skipped"]] + [""] * (len(head) - 2))
+                continue
+            for mode in MODES:
+                r = rec.get("modes", {}).get(mode)
+                size_label = f"{rec['hours']:.1f} h" if "hours" in rec else f"{key} h"
+                if r is None:
+                    continue
+                build = r.get("build") if mode == "snapshot" else None
+                build_cells = [f"{build['build_seconds']:.1f}" if build else "", f"{build['bytes'] / 1e6:.0f}" if build else ""]
+                if "queries" not in r:
+                    rows.append([size_label, mode, "error: " + r.get("error", "?")] + [""] * (len(head) - 5) + build_cells)
+                    continue
+                q, n = r["queries"], r["negatives"]
+                by = r["queries_by_length"]
+                cut = " (cut by time budget)" if r.get("truncated") else ""
+                rows.append([
+                    size_label, mode, f"{q['n']}+{n['calibration_n'] + n['heldout_n']}{cut}",
+                    f"{fmt_ms(q['latency_p50'])} / {fmt_ms(q['latency_p95'])}",
+                    *[f"{fmt_ms(by[length]['latency_p50'])} / {fmt_ms(by[length]['latency_p95'])}" if length in by else "-" for length in lengths],
+                    f"{fmt_ms(n['latency_p50'])} / {fmt_ms(n['latency_p95'])}",
+                    fmt_pct(q["recall_at_1"]),
+                    f"{n['calibration_fp'] + n['heldout_fp']} of {n['calibration_n'] + n['heldout_n']}",
+                    f"{r['postings_queries']['p50'] / 1e3:.0f} k / {r['postings_queries']['mean'] / 1e3:.0f} k",
+                    *build_cells,
+                ])
+        lines.extend(md_table(head, rows))
+        lines.append("")
+        head2 = ["size", "sounds", "postings (M)", "store GB", "MB/h (index MB/h)", "filler chunks",
+                 "write rate, first chunk of segment", "last chunk of segment", "all filler so far",
+                 "first chunk of store", "peak RSS MB", "modes agree"]
+        rows2 = []
+        for key, rec in sizes.items():
+            if "hours" not in rec:
+                if rec.get("error"):
+                    rows2.append([f"{key} h", "error: " + rec["error"]] + [""] * (len(head2) - 2))
+                continue
+            agreement = rec.get("agreement")
+            agree = (f"{agreement['identical']} of {agreement['compared']}" if agreement else "-")
+            rows2.append([
+                f"{rec['hours']:.1f} h", str(rec["sounds"]), f"{rec['postings'] / 1e6:.1f}", f"{rec['total_bytes'] / 1e9:.2f}",
+                f"{rec['mb_per_hour']:.2f} ({rec['index_mb_per_hour']:.2f})", str(rec.get("segment_chunks", 0)),
+                _rate(rec.get("chunk_first_of_segment")), _rate(rec.get("chunk_last_of_segment")),
+                _rate(rec.get("filler_overall")), _rate(rec.get("chunk_first_of_store")),
+                _mb(rec.get("peak_rss_mb", rec.get("peak_rss_mb_after_fill"))), agree,
+            ])
+        lines.extend(md_table(head2, rows2))
+        lines.append("")
+        for key, rec in sizes.items():
+            agreement = rec.get("agreement")
+            if agreement and agreement["differences"]:
+                lines.append(f"**{key} h: sql and snapshot modes differ on {len(agreement['differences'])} clips:** "
+                             + ", ".join(f"{d['id']} ({'same sounds, other evidence' if d['same_sound_ids'] else 'other sounds'})"
+                                         for d in agreement["differences"]) + "\n")
+            for mode in MODES:
+                r = rec.get("modes", {}).get(mode, {})
+                if r.get("error"):
+                    lines.append(f"**{key} h {mode} failed**: {r['error']}\n")
+                if mode == "snapshot" and r.get("sql_lookups"):
+                    lines.append(f"**{key} h snapshot: {r['sql_lookups']} lookups fell back to SQL**\n")
+                if r.get("truncated"):
+                    lines.append(f"{key} h {mode}: sample cut by the {results['sql_budget_minutes']:g}-minute budget "
+                                 f"after {r['clips_run']} of {r['clips_planned']} clips.\n")
+            if rec.get("error"):
+                lines.append(f"**{key} h failed**: {rec['error']}\n")
+    return "\n".join(lines) + "\n"
 
-    def row(label: str, fn: Callable[[dict[str, Any]], str]) -> list[str]:
-        return [label] + [fn(runs[n]) for n in names]
 
-    rows = [
-        row("hours indexed (real + filler)", lambda r: f"{r['hours']:.0f} ({r['corpus_hours']:.1f} real)"),
-        row("postings (M)", lambda r: f"{r['postings'] / 1e6:.1f}"),
-        row("store size, GB", lambda r: f"{r['total_bytes'] / 1e9:.2f}"),
-        row("MB per hour", lambda r: f"{r['mb_per_hour']:.2f}"),
-        row("filler write, M postings/s", lambda r: f"{r['filler_postings_per_second'] / 1e6:.2f}"),
-        row("query p50 / p95, ms", lambda r: f"{fmt_ms(r['queries']['latency_p50'])} / {fmt_ms(r['queries']['latency_p95'])}"),
-        *[row(f"query p50 / p95, ms, {length} s clips", lambda r, length=length: f"{fmt_ms(r['queries_by_length'][length]['latency_p50'])} / {fmt_ms(r['queries_by_length'][length]['latency_p95'])}")
-          for length in next(iter(runs.values()))["queries_by_length"]],
-        row("recall@1 of sampled queries", lambda r: f"{fmt_pct(r['queries']['recall_at_1'])} of {r['queries']['n']}"),
-        row("false positives, sampled negatives", lambda r: f"{r['negatives']['calibration_fp'] + r['negatives']['heldout_fp']} of {r['negatives']['calibration_n'] + r['negatives']['heldout_n']}"),
-        row("negative latency p50 / p95, ms", lambda r: f"{fmt_ms(r['negatives']['latency_p50'])} / {fmt_ms(r['negatives']['latency_p95'])}"),
-        row("peak RSS, MB", lambda r: f"{r['peak_rss_mb']:.0f}"),
-    ]
-    head = f"# audiofp scale test, {results['started']}: index filled to {results['target_hours']:g} h\n\n"
-    return head + "\n".join(md_table(["", *names], rows)) + "\n"
+def code_version() -> dict[str, Any]:
+    """Which audiofp code this process runs: where it was imported from, a digest of its loaded sources, git state."""
+    import subprocess
+
+    import audiofp
+
+    root = Path(audiofp.__file__).resolve().parent
+    digest = hashlib.sha256()
+    files = sorted({Path(m.__file__).resolve() for name, m in list(sys.modules.items())
+                    if name.split(".")[0] == "audiofp" and getattr(m, "__file__", None)})
+    for path in files:
+        digest.update(str(path.relative_to(root.parent)).encode())
+        digest.update(path.read_bytes())
+    info: dict[str, Any] = {"audiofp_path": str(root), "loaded_sources_sha256": digest.hexdigest(), "loaded_modules": len(files)}
+    note = root.parent / "CODE_VERSION"  # written beside an exported copy of the tree (git archive)
+    if note.exists():
+        info["code_version_note"] = note.read_text().strip()
+    try:
+        run = lambda *cmd: subprocess.run(cmd, cwd=root.parent, capture_output=True, text=True, timeout=30).stdout  # noqa: E731
+        info["git_head"] = run("git", "rev-parse", "HEAD").strip() or None
+        info["git_dirty_audiofp"] = run("git", "status", "--porcelain", "--", "audiofp", "migrations").splitlines() if info["git_head"] else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def parse_sizes(value: str) -> list[float]:
+    sizes = sorted({float(v) for v in value.split(",") if v.strip()})
+    if not sizes or sizes[0] <= 0:
+        raise argparse.ArgumentTypeError("sizes must be positive hours, comma-separated")
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=1000.0, help="index size to reach, hours of audio")
+    parser.add_argument("--sizes", type=parse_sizes, help="index sizes to measure at, hours, comma-separated (one store filled in turn)")
+    parser.add_argument("--hours", type=float, help="one index size to reach, hours of audio (default 1000)")
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--corpus", type=Path, default=FULL_CORPUS)
     parser.add_argument("--queries", type=int, default=300, help="queries and negatives sampled from the corpus")
@@ -214,21 +729,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--pg", default=DEFAULT_PG)
+    store_dir = parser.add_mutually_exclusive_group()
+    store_dir.add_argument("--keep", type=Path, help="keep the store in this folder (with what --reuse needs)")
+    store_dir.add_argument("--reuse", type=Path, help="measure the store kept in this folder (filled up if smaller)")
+    parser.add_argument("--sql-budget-minutes", type=float, default=0.0,
+                        help="stop the sql mode's clips after this many minutes at a size (0: run them all); "
+                        "the clips run interleaved in random order, so what ran is a random subsample")
     args = parser.parse_args(argv)
+    if args.sizes and args.hours is not None:
+        parser.error("give --sizes or --hours, not both")
+    args.sizes = args.sizes or [args.hours if args.hours is not None else 1000.0]
 
     def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+    summary, refs, queries, negatives = load_corpus(args.corpus)
+    rng = random.Random(f"{args.seed}:scale-sample")
+    q_sample = rng.sample(queries, min(args.queries, len(queries)))
+    n_sample = rng.sample(negatives, min(args.queries, len(negatives)))
 
     started = time.strftime("%Y%m%d-%H%M%S")
-    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    results = {"started": started, "target_hours": args.hours, "corpus": str(args.corpus),
-               "runs": {kind: run_scale(kind, args, log) for kind in kinds}}
     args.out.mkdir(parents=True, exist_ok=True)
-    text_out = render(results)
-    (args.out / f"{started}-scale.json").write_text(json.dumps(results, indent=1, default=float))
-    (args.out / f"{started}-scale.md").write_text(text_out)
-    sys.stdout.write(text_out)
-    return 0
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    results: dict[str, Any] = {
+        "started": started, "sizes": args.sizes, "target_hours": args.sizes[-1], "corpus": str(args.corpus),
+        "corpus_hours": summary["reference_hours"],
+        "machine": f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "params_digest": DEFAULT_PARAMS.digest(),
+        "sample": {"queries": len(q_sample), "negatives": len(n_sample), "seed": args.seed},
+        "sql_budget_minutes": args.sql_budget_minutes, "chunk_hours": args.chunk_hours,
+        "keep": str(args.keep) if args.keep else None, "reuse": str(args.reuse) if args.reuse else None,
+        "command": " ".join(sys.argv), "code": code_version(), "finished": None, "runs": {},
+    }
+    json_path = args.out / f"{started}-scale.json"
+    md_path = args.out / f"{started}-scale.md"
+
+    def save() -> None:
+        for path, body in ((json_path, json.dumps(results, indent=1, default=float)), (md_path, render(results))):
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_text(body)
+            tmp.replace(path)
+
+    status = 0
+    for kind in kinds:
+        out: dict[str, Any] = results["runs"].setdefault(kind, {})
+        try:
+            KindRun(kind, args, out, save, log, args.out / f"{started}-scale-{kind}-clips.jsonl").run(refs, q_sample, n_sample)
+        except Exception as exc:  # the other kind still runs; what this one measured is kept
+            out["error"] = f"{type(exc).__name__}: {exc}"
+            out["traceback"] = traceback.format_exc()
+            log(f"[{kind}] failed: {out['error']}\n{out['traceback']}")
+            status = 1
+        save()
+    results["finished"] = time.strftime("%Y%m%d-%H%M%S")
+    save()
+    sys.stdout.write(render(results))
+    log(f"written {md_path} and {json_path}")
+    return status
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 SQLite: a new file in the run's work folder. PostgreSQL: a new database
 ``audiofp_bench_<timestamp>`` created with autocommit on the server and
 dropped when the run ends, so runs never see each other's fingerprints.
+
+With ``keep=True`` the store outlives the run (the SQLite file stays in the
+work folder; a PostgreSQL database's name is written to
+``<workdir>/pg-database.txt``) and :func:`kept_store` opens it again.
 """
 
 from __future__ import annotations
@@ -44,11 +48,16 @@ def _pg_admin_dsn(base: str) -> str:
     return base.replace("postgresql+psycopg://", "postgresql://", 1) + "/postgres"
 
 
+#: Where a kept PostgreSQL store's database name is recorded, in its work folder.
+PG_NAME_FILE = "pg-database.txt"
+
+
 @contextmanager
-def fresh_store(kind: str, workdir: Path, *, pg_base: str = DEFAULT_PG, keep: bool = False) -> Iterator[Store]:
-    """Open a new empty store of ``kind`` (``sqlite`` or ``postgresql``); remove it afterwards."""
+def fresh_store(kind: str, workdir: Path, *, pg_base: str = DEFAULT_PG, keep: bool = False,
+                sqlite_name: str = "bench.sqlite") -> Iterator[Store]:
+    """Open a new empty store of ``kind`` (``sqlite`` or ``postgresql``); remove it afterwards unless ``keep``."""
     if kind == "sqlite":
-        path = workdir / "bench.sqlite"
+        path = workdir / sqlite_name
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         store = Store.open(f"sqlite:///{path}")
@@ -65,6 +74,9 @@ def fresh_store(kind: str, workdir: Path, *, pg_base: str = DEFAULT_PG, keep: bo
     name = f"audiofp_bench_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
     with psycopg.connect(_pg_admin_dsn(pg_base), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+    if keep:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / PG_NAME_FILE).write_text(name + "\n")
     store = Store.open(f"{pg_base}/{name}")
     try:
         yield store
@@ -73,6 +85,33 @@ def fresh_store(kind: str, workdir: Path, *, pg_base: str = DEFAULT_PG, keep: bo
         if not keep:
             with psycopg.connect(_pg_admin_dsn(pg_base), autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def kept_store_exists(kind: str, workdir: Path, *, sqlite_name: str = "bench.sqlite") -> bool:
+    """Whether ``workdir`` holds a store of ``kind`` kept by an earlier run."""
+    return (workdir / (sqlite_name if kind == "sqlite" else PG_NAME_FILE)).exists()
+
+
+@contextmanager
+def kept_store(kind: str, workdir: Path, *, pg_base: str = DEFAULT_PG, sqlite_name: str = "bench.sqlite") -> Iterator[Store]:
+    """Open the store of ``kind`` an earlier ``fresh_store(..., keep=True)`` left in ``workdir``; never removes it."""
+    if kind == "sqlite":
+        path = workdir / sqlite_name
+        if not path.exists():
+            raise FileNotFoundError(f"no kept SQLite store at {path}")
+        url = f"sqlite:///{path}"
+    elif kind == "postgresql":
+        name_file = workdir / PG_NAME_FILE
+        if not name_file.exists():
+            raise FileNotFoundError(f"no kept PostgreSQL store recorded in {name_file}")
+        url = f"{pg_base}/{name_file.read_text().strip()}"
+    else:
+        raise ValueError(f"unknown store kind {kind!r}")
+    store = Store.open(url)
+    try:
+        yield store
+    finally:
+        store.dispose()
 
 
 def disk_usage(store: Store) -> DiskUsage:
