@@ -106,7 +106,11 @@ def ingest(
         linked = f", linked to removed content ({removal_label}); {affected} live uploads affected" if removal_label else ""
         click.echo(f"{len(seeded)} sounds labelled {list(tags)}{linked}", err=as_json)
     if added:
-        snapshot = refresh_index_if_due(store, ctx.settings.index.index_refresh_postings)
+        try:
+            snapshot = refresh_index_if_due(store, ctx.settings.index.index_refresh_postings)
+        except OSError as exc:  # the sounds are in; only the (derived) snapshot could not be written
+            snapshot = None
+            click.echo(f"audiofp: warning: the index snapshot was not rebuilt: {exc}", err=True)
         if snapshot is not None:
             click.echo(f"index snapshot rebuilt: {snapshot.sounds} sounds, {snapshot.postings} fingerprints, "
                        f"{snapshot.build_seconds:.1f} s", err=as_json)

@@ -237,7 +237,7 @@ class IndexReader:
         try:
             stat = (self._folder / "CURRENT").stat()
             marker: tuple[int, int] | None = (stat.st_ino, stat.st_mtime_ns)
-        except FileNotFoundError:
+        except OSError:  # none built here yet, or the folder is unusable: read SQL
             marker = None
         if marker != self._seen_current:
             self._seen_current = marker

@@ -220,7 +220,7 @@ def current_name(folder: Path) -> str | None:
     """The name of the current generation in a store's snapshot folder, or None."""
     try:
         name = (folder / _CURRENT).read_text().strip()
-    except FileNotFoundError:
+    except OSError:
         return None
     return name or None
 

@@ -114,6 +114,13 @@ def test_index_snapshot_then_status_then_matches_from_it(run, tmp_path, monkeypa
     assert "index snapshot rebuilt: 3 sounds" in again.output
     assert "recent sounds indexed in memory: 0" in run("index", "status").output
 
+    # A snapshot folder that cannot be written: the ingest still succeeds, with a warning.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("AUDIOFP_INDEX_DIR", str(blocker / "index"))
+    blocked = run("ingest", str(SAMPLES / "speech_over_chant.ogg"))
+    assert blocked.exit_code == 0 and "1 added" in blocked.output and "was not rebuilt" in blocked.output
+
     monkeypatch.setenv("AUDIOFP_INDEX_DIR", "off")
     off = CliRunner().invoke(main, ["index", "snapshot"])
     assert off.exit_code != 0 and "turned off" in off.output

@@ -253,3 +253,14 @@ def test_no_worker_builds_while_another_holds_the_build_lock(store_url, index_di
         assert index.reader_of(a).refresh() is not None
     finally:
         a.dispose()
+
+
+def test_an_unusable_snapshot_folder_sends_lookups_to_sql(workers, index_dir, tmp_path):
+    a, b = workers
+    speech = ingest(a, "speech_en.ogg")
+    index.build(a, index_dir)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    index.attach(b, blocker / "index")  # a path below a file: every access fails
+    assert index.reader_of(b).lookup(stored_hashes(a)[:10]) is None
+    assert found(b, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == [speech]
