@@ -294,6 +294,7 @@ def run_mode(store: Store, corpus: Path, clips: list[Query | Negative], sound_to
     for clip in clips[:WARMUP_CLIPS]:
         identify_clip(store, corpus / clip.path)
     sql_before = _SqlLookups.count
+    load_before = os.getloadavg()
     started = time.perf_counter()
     records: dict[str, dict[str, Any]] = {}
     q_out = []
@@ -335,6 +336,8 @@ def run_mode(store: Store, corpus: Path, clips: list[Query | Negative], sound_to
         "postings_queries": _stats(q_post),
         "postings_negatives": _stats(n_post),
         "postings_all": _stats(q_post + n_post),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
         "rss_mb_after": current_rss_mb(),
         "peak_rss_mb_after": peak_rss_mb(),
         "_records": records,
