@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from scipy import special
 
@@ -25,6 +24,7 @@ from ..errors import ParameterError
 from .hashes import QueryHashes
 from .inverted import PostingRuns
 from .pairing import pair_postings
+from .voting import count_votes, vote_reference
 from .params import FingerprintParams, PostingLayout
 from .types import Evidence, Match, Triplets
 
@@ -183,7 +183,7 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     # hit's speed estimate is only good to a few percent, and its alignment
     # error grows with its distance from the reference point.
     log_speed = np.log2(hits.speed)
-    cell_of, votes, cell_sound, cell_key, n_cells = _count_votes(
+    cell_of, votes, cell_sound, cell_key, n_cells = count_votes(
         hits.sound, hits.t_query, hits.t_sound, hits.speed, hits.shift, log_speed, float(query_frames),
         float(settings.vote_block_frames), float(settings.align_cell_frames), float(settings.shift_cell_bins),
         float(settings.speed_cell_log2), int(hits.sound.max()) + 1,
@@ -199,7 +199,7 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     # (at a large index, thousands of sounds hold a chance hit or two).
     of_wanted = np.flatnonzero(np.isin(hits.sound, np.unique(cell_sound[top])))
     wanted_hits = hits.take(of_wanted)
-    reference = _vote_reference(wanted_hits.t_query, settings.vote_block_frames, query_frames)
+    reference = vote_reference(wanted_hits.t_query, settings.vote_block_frames, query_frames)
     align = wanted_hits.t_sound - wanted_hits.speed * (wanted_hits.t_query - reference)
     by_sound = _group_by_sound(wanted_hits, align, log_speed[of_wanted], cell_of[of_wanted], reference, query_frames)
     found: list[_Candidate] = []
@@ -238,124 +238,6 @@ def warm_up() -> None:
     pair_postings(np.zeros(0, np.uint32), np.zeros(0, np.int64), empty.t0, empty.span, empty.f0,
                   [PostingRuns.grouped(np.zeros(1, np.uint32), np.zeros(1, dtype=PostingLayout().dtype))],
                   PostingLayout(), min_speed=0.8, max_speed=1.25, max_shift=15.0)
-
-
-def _vote_reference(t_query: np.ndarray, block_frames: float, query_frames: float) -> np.ndarray:
-    """The query frame each hit's alignment is measured from: the middle of its own stretch.
-
-    A hit's speed estimate is only good to a few percent, and its alignment
-    error grows with its distance from the reference point, so each stretch
-    of ``block_frames`` (the last one cut at the query's end) has its own.
-    """
-    block = np.floor(t_query / block_frames)
-    return (block * block_frames + np.minimum((block + 1) * block_frames, query_frames)) / 2.0
-
-
-#: Offsets that make each vote bin non-negative inside a cell's packed key:
-#: block (12 bits) | alignment (32 bits) | pitch shift (8 bits) | speed (8 bits).
-_ALIGN_OFFSET = 1 << 31
-_SMALL_OFFSET = 1 << 7
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _slot(key, mask):  # pragma: no cover - compiled
-    """A well-mixed hash of a packed cell key (the finaliser of splitmix64), cut to ``mask``.
-
-    Every bit of the key must reach the low bits: keys of one sound differ
-    mostly in their alignment bits, which a plain multiply leaves out of them.
-    """
-    x = np.uint64(key)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    x = x ^ (x >> np.uint64(31))
-    return np.int64(x & np.uint64(mask))
-
-
-@numba.njit(cache=True, nogil=True)
-def _count_votes(sound, t_query, t_sound, speed, shift, log_speed, query_frames, block_frames, align_cell,
-                 shift_cell, speed_cell, n_sound_ids):  # pragma: no cover - compiled
-    """Count the hits in each vote cell: (sound, query stretch, alignment, pitch shift, speed).
-
-    At a large index a query has a million hits, nearly all alone in their
-    cell. The hits are bucketed by sound (a counting sort), and each sound's
-    cells are counted in a small hash table that stays in cache.
-
-    Returns
-    -------
-    cell_of : np.ndarray of int64, shape (n,)
-        The cell of each hit (an id in ``range(cells)``).
-    votes, cell_sound, cell_key : np.ndarray of int64, shape (cells,)
-        Per cell: its hit count, its sound and its bins packed into one key.
-    cells : int
-    """
-    n = sound.size
-    key = np.empty(n, np.int64)
-    for i in range(n):
-        block = np.floor(t_query[i] / block_frames)
-        reference = (block * block_frames + min((block + 1) * block_frames, query_frames)) / 2.0
-        align = t_sound[i] - speed[i] * (t_query[i] - reference)
-        a = np.int64(np.floor(align / align_cell)) + _ALIGN_OFFSET
-        f = np.int64(np.floor(shift[i] / shift_cell)) + _SMALL_OFFSET
-        v = np.int64(np.floor(log_speed[i] / speed_cell)) + _SMALL_OFFSET
-        key[i] = (np.int64(block) << 48) | (a << 16) | (f << 8) | v
-    # Bucket the hits by sound, keeping their order within a sound.
-    start = np.zeros(n_sound_ids + 1, np.int64)
-    for i in range(n):
-        start[sound[i] + 1] += 1
-    for s in range(n_sound_ids):
-        start[s + 1] += start[s]
-    fill = start.copy()
-    order = np.empty(n, np.int64)
-    for i in range(n):
-        order[fill[sound[i]]] = i
-        fill[sound[i]] += 1
-    cell_of = np.empty(n, np.int64)
-    votes = np.empty(n, np.int64)
-    cell_sound = np.empty(n, np.int64)
-    cell_key = np.empty(n, np.int64)
-    cells = 0
-    largest = 1
-    for s in range(n_sound_ids):
-        largest = max(largest, start[s + 1] - start[s])
-    size = 16
-    while size < 2 * largest:
-        size *= 2
-    table_key = np.full(size, -1, np.int64)
-    table_cell = np.empty(size, np.int64)
-    for s in range(n_sound_ids):
-        lo = start[s]
-        hi = start[s + 1]
-        if lo == hi:
-            continue
-        mask = 16
-        while mask < 2 * (hi - lo):
-            mask *= 2
-        mask -= 1
-        first_cell = cells
-        for j in range(lo, hi):
-            i = order[j]
-            k = key[i]
-            h = _slot(k, mask)
-            while table_key[h] != -1 and table_key[h] != k:
-                h = (h + 1) & mask
-            if table_key[h] == -1:
-                table_key[h] = k
-                table_cell[h] = cells
-                votes[cells] = 0
-                cell_sound[cells] = s
-                cell_key[cells] = k
-                cells += 1
-            c = table_cell[h]
-            votes[c] += 1
-            cell_of[i] = c
-        # Empty the slots this sound used, for the next one.
-        for c in range(first_cell, cells):
-            k = cell_key[c]
-            h = _slot(k, mask)
-            while table_key[h] != k:
-                h = (h + 1) & mask
-            table_key[h] = -1
-    return cell_of, votes[:cells], cell_sound[:cells], cell_key[:cells], cells
 
 
 @dataclass(frozen=True)
