@@ -224,7 +224,7 @@ class Settings:
     index_dir : str
         Folder of the index snapshots this machine's workers map
         (``audiofp index snapshot`` builds one); empty means ``index`` under
-        the data folder, and ``off`` reads the SQL index only.
+        the data folder, and ``off`` indexes the store in each process's memory (small stores only).
     limits, matching, moderation, server, index
         The sections (see each class).
     """

@@ -44,7 +44,9 @@ def db_stats(ctx: Context) -> None:
     """Print the size of the index."""
     s = get_index_stats(ctx.store)
     hours = s.seconds / 3600
-    line = f"{s.sounds} sounds, {hours:.2f} h of audio, {s.postings} fingerprints in {s.rows} hash rows"
+    line = f"{s.sounds} sounds, {hours:.2f} h of audio, {s.postings} fingerprints"
+    if s.rows:
+        line += f" ({s.rows} legacy hash rows)"
     if s.bytes_on_disk is not None:
         per_hour = (s.bytes_on_disk / hours / 1e6) if hours > 0 else 0.0
         line += f", {s.bytes_on_disk / 1e6:.1f} MB on disk ({per_hour:.2f} MB per hour)"
@@ -58,15 +60,17 @@ def index() -> None:
 
 
 @index.command("snapshot")
+@click.option("--full", is_flag=True, help="Derive the whole index again instead of merging into the current snapshot.")
 @pass_context
-def index_snapshot(ctx: Context) -> None:
+def index_snapshot(ctx: Context, full: bool) -> None:
     """Build a new snapshot of the index and make it the one workers use."""
     index_dir = ctx.settings.resolved_index_dir
     if index_dir is None:
         fail(ParameterError("snapshots are turned off (AUDIOFP_INDEX_DIR=off)"))
-    meta = build_index_snapshot(ctx.store, index_dir, log=click.echo)
+    meta = build_index_snapshot(ctx.store, index_dir, full=full, log=click.echo)
+    how = f"merged into {meta.base}" if meta.base else "derived from every sound's peaks"
     click.echo(f"snapshot of {meta.sounds} sounds and {meta.postings} fingerprints (up to sound {meta.watermark}) "
-               f"in {index_dir}, built in {meta.build_seconds:.1f} s")
+               f"in {index_dir}, {how}, in {meta.build_seconds:.1f} s")
 
 
 @index.command("status")
@@ -74,11 +78,10 @@ def index_snapshot(ctx: Context) -> None:
 def index_status_command(ctx: Context) -> None:
     """Print what lookups are answered from: the snapshot, and the sounds added since."""
     status = index_status(ctx.store)
-    if status is None or status.snapshot is None:
-        where = ctx.settings.resolved_index_dir
-        click.echo(f"no snapshot in {where}: lookups read the SQL index (build one: audiofp index snapshot)"
-                   if where is not None else "snapshots are turned off: lookups read the SQL index")
-        return
-    click.echo(f"snapshot {status.snapshot}: {status.snapshot_sounds} sounds, {status.snapshot_postings} fingerprints, "
-               f"up to sound {status.watermark}")
+    if status.snapshot is None:
+        click.echo(f"no snapshot (snapshots are turned off, or {ctx.settings.resolved_index_dir} cannot be written): "
+                   f"indexed in memory: {status.snapshot_sounds} sounds, {status.snapshot_postings} fingerprints")
+    else:
+        click.echo(f"snapshot {status.snapshot}: {status.snapshot_sounds} sounds, {status.snapshot_postings} "
+                   f"fingerprints, up to sound {status.watermark}")
     click.echo(f"recent sounds indexed in memory: {status.recent_sounds} ({status.recent_postings} fingerprints)")

@@ -153,9 +153,9 @@ class Fingerprint:
     posting : PostingLayout
         How the index stores these hashes' positions (the parameters' ``posting``).
     peaks : Peaks or None
-        The constellation the hashes were formed from, kept with the sound so
-        that its hashes can be formed again without the audio (a worker's
-        in-memory index of recent sounds, a later fingerprint scheme).
+        The constellation the hashes were formed from: a registered sound's
+        stored record, from which the index is derived (and a later
+        fingerprint scheme could derive its keys).
     """
 
     hashes: np.ndarray

@@ -1,18 +1,20 @@
-"""A worker's read side of the index: the current snapshot plus the sounds added since.
+"""A worker's read side of the index: a snapshot plus the sounds added since.
 
 Lookups are answered from two in-memory indexes, without a round trip per
 hash to the database:
 
-* the store's current snapshot (memory-mapped, shared by the machine's workers);
-* the *recent* index: the sounds the snapshot does not hold, indexed in this
+* the *base*: the store's current snapshot (memory-mapped, shared by the
+  machine's workers), or, for a store run without a snapshot folder, the
+  whole index built in this worker's memory;
+* the *recent* index: the sounds the base does not hold, indexed in this
   worker's memory from their stored peaks.
 
 Before each lookup the reader asks the database (one short read of sound ids)
 which sounds it does not hold yet and indexes them, so an upload registered
-on any worker is matched by the very next lookup on every worker. When it
-cannot answer for the whole store (no snapshot yet, one built for another
-store or other parameters, or a new sound without stored peaks) it says so and
-the caller reads the SQL index as before: slower, never wrong.
+on any worker is matched by the very next lookup on every worker. A store
+with no usable snapshot yet (none built, one for other parameters, a damaged
+one) gets one built at the first lookup; once enough postings are outside the
+snapshot, a worker merges them into a new generation in the background.
 """
 
 from __future__ import annotations
@@ -29,24 +31,13 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from .. import store as db
-from ..engine.fingerprint import index_from_peaks
 from ..engine.inverted import InvertedIndex, PostingRuns, distinct_sorted
-from ..engine.types import Peaks
 from ..store import Store
 from . import snapshot as snapshots
+from .snapshot import HOLE_GRACE_SECONDS
+from .source import postings_of_peaks
 
 log = logging.getLogger(__name__)
-
-#: Seconds after which an id missing below the newest sound is taken for a
-#: rolled-back insert rather than a transaction still to commit. Uploads and
-#: ingests commit within their check deadline, far below this.
-HOLE_GRACE_SECONDS = 600.0
-
-#: Seconds between two checks whether a snapshot was ever built for a store that had none.
-_STORE_ID_RECHECK_SECONDS = 2.0
-
-#: Seconds between two checks of the store's size while it has no usable snapshot.
-_SIZE_RECHECK_SECONDS = 30.0
 
 #: Recent indexes kept apart before they are merged into one (merging costs
 #: the size of all of them, so it is done once per this many additions).
@@ -82,126 +73,127 @@ class ReaderStatus:
 
 
 class IndexReader:
-    """Answers index lookups for one store from its snapshot folder and its recent sounds.
+    """Answers index lookups for one store from its snapshot folder (or memory) and its recent sounds.
 
-    With ``refresh_postings`` > 0 it also keeps the snapshot fresh by itself:
-    once that many postings are outside the current snapshot (or, before the
-    first one, in the whole store), a lookup starts a new build in a
-    background thread. A file lock lets one process of the machine build
-    while the others go on answering from the old snapshot.
+    With ``index_dir`` None the base is built in this worker's memory at the
+    first lookup. With ``refresh_postings`` > 0 the reader also keeps the
+    snapshot fresh by itself: once that many postings are outside the current
+    snapshot, a lookup starts a merge into a new generation in a background
+    thread. A file lock lets one process of the machine build while the
+    others go on answering from the old snapshot.
     """
 
-    def __init__(self, store: Store, index_dir: Path, *, refresh_postings: int = 0) -> None:
+    def __init__(self, store: Store, index_dir: Path | None, *, refresh_postings: int = 0) -> None:
         self.store = store
-        self.index_dir = Path(index_dir)
+        self.index_dir = None if index_dir is None else Path(index_dir)
         self.refresh_postings = int(refresh_postings)
         self._lock = threading.Lock()
         self._building: threading.Thread | None = None
-        self._next_size_check = 0.0
-        self._cannot_answer = False
         self._folder: Path | None = None
+        self._folder_error: OSError | None = None
+        self._first_built: snapshots.Snapshot | None = None
         self._snapshot: snapshots.Snapshot | None = None
+        self._memory: snapshots.Snapshot | None = None
+        self._base: snapshots.Snapshot | None = None
         self._recent: _Recent | None = None
         self._seen_current: tuple[int, int] | None = None
         self._warned_peakless: set[int] = set()
-        self._next_id_check = 0.0
 
     # ----------------------------------------------------------------- lookups
-    def find(self, hashes: np.ndarray) -> list[PostingRuns] | None:
-        """Where every posting of ``hashes`` in the whole store lies, or None if this reader cannot tell.
+    def find(self, hashes: np.ndarray) -> list[PostingRuns]:
+        """Where every posting of ``hashes`` in the whole store lies.
 
         Returns
         -------
-        list of PostingRuns or None
-            One per index answered from (the snapshot, then the recent
-            sounds); None means "read the SQL index instead".
+        list of PostingRuns
+            One per index answered from (the base, then the recent sounds).
         """
         with self._lock:
-            snap = self._current_snapshot()
-            self._cannot_answer = snap is None or not self._catch_up(snap)
-            if self.refresh_postings and self._refresh_due(snap):
+            base = self._current_base()
+            self._catch_up(base)
+            if self.refresh_postings and self._refresh_due(self.refresh_postings):
                 self._start_background_build()
-            if self._cannot_answer:
-                return None
-            assert snap is not None
-            recent = list(self._recent.parts) if self._recent else []
+            assert self._recent is not None
+            recent = list(self._recent.parts)
         wanted = distinct_sorted(np.asarray(hashes, dtype=np.uint32))
-        return [snap.index.find(wanted)] + [part.find(wanted) for part in recent]
+        return [base.index.find(wanted)] + [part.find(wanted) for part in recent]
 
-    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Every posting of ``hashes``, copied out as :func:`audiofp.store.lookup_postings` returns them, or None."""
-        runs = self.find(hashes)
-        if runs is None:
-            return None
-        found = [r.gathered() for r in runs]
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every posting of ``hashes``, copied out: (hash of each, postings)."""
+        found = [r.gathered() for r in self.find(hashes)]
         return np.concatenate([h for h, _ in found]), np.concatenate([p for _, p in found])
 
     def status(self) -> ReaderStatus:
-        """The snapshot and recent sounds the next lookup would use (catching up first)."""
+        """The base and recent sounds the next lookup would use (catching up first)."""
         with self._lock:
-            snap = self._current_snapshot()
-            if snap is not None:
-                self._catch_up(snap)
+            base = self._current_base()
+            self._catch_up(base)
             recent = self._recent
             return ReaderStatus(
-                snapshot=None if snap is None else snap.path.name,
-                snapshot_sounds=0 if snap is None else snap.meta.sounds,
-                snapshot_postings=0 if snap is None else snap.meta.postings,
-                watermark=0 if snap is None else snap.meta.watermark,
+                snapshot=None if base.path is None else base.path.name,
+                snapshot_sounds=base.meta.sounds,
+                snapshot_postings=base.meta.postings,
+                watermark=base.meta.watermark,
                 recent_sounds=0 if recent is None else len(recent.known),
                 recent_postings=0 if recent is None else recent.postings,
             )
 
     # ----------------------------------------------------------------- refreshing the snapshot
-    def refresh(self) -> snapshots.Snapshot | None:
-        """Build a new snapshot now, unless another process of this machine is building one.
+    def refresh(self, *, wait: bool = False) -> snapshots.Snapshot | None:
+        """Build a new snapshot generation now (merged into the current one when it can be).
+
+        Parameters
+        ----------
+        wait : bool
+            If another process of this machine is building, wait for it and
+            return None (True), or return None at once (False).
 
         Returns
         -------
         Snapshot or None
             The new snapshot, or None if another build held the lock.
         """
+        if self.index_dir is None:
+            return None
         lock_path = self.index_dir / ".build.lock"
         self.index_dir.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "a+b") as lock_file:
             try:
-                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(lock_file, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 return None
             try:
-                built = snapshots.build(self.store, self.index_dir)
-                self._next_id_check = 0.0  # the store has an id now: look for its folder at once
-                return built
+                return snapshots.build(self.store, self.index_dir)
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def refresh_if_due(self, threshold: int) -> snapshots.Snapshot | None:
-        """Build a new snapshot now if ``threshold`` postings or more are outside the
+        """Build a new generation now if ``threshold`` postings or more are outside the
         current one (a command-line run after a bulk ingest, which cannot leave a
-        build running in the background); 0 never builds."""
-        if threshold <= 0:
+        build running in the background); 0 never builds. Returns the snapshot
+        built, including the store's first one if this call's catching up built it.
+
+        Raises
+        ------
+        OSError
+            If the snapshot folder cannot be used.
+        """
+        if threshold <= 0 or self.index_dir is None:
             return None
         with self._lock:
-            snap = self._current_snapshot()
-            self._cannot_answer = snap is None or not self._catch_up(snap)
-            self._next_size_check = 0.0
-            due = self._refresh_due(snap, threshold)
-        return self.refresh() if due else None
+            self._catch_up(self._current_base())
+            if self._folder_error is not None:
+                raise self._folder_error
+            first, self._first_built = self._first_built, None
+            due = self._refresh_due(threshold)
+        return self.refresh() if due else first
 
-    def _refresh_due(self, snap: snapshots.Snapshot | None, threshold: int | None = None) -> bool:
-        threshold = self.refresh_postings if threshold is None else threshold
+    def _refresh_due(self, threshold: int) -> bool:
+        if self._base is None or self._base.path is None or self._recent is None:
+            return False  # nothing on disk to merge into (an in-memory base is never rebuilt)
         if self._building is not None and self._building.is_alive():
             return False
-        if snap is not None and self._recent is not None and not self._cannot_answer:
-            return self._recent.postings >= threshold
-        # No usable snapshot (or sounds it cannot index): worth one once the store is big enough.
-        now = time.monotonic()
-        if now < self._next_size_check:
-            return False
-        self._next_size_check = now + _SIZE_RECHECK_SECONDS
-        with self.store.session(readonly=True) as session:
-            outside = db.posting_total(session) - (snap.meta.postings if snap is not None else 0)
-        return outside >= threshold
+        return self._recent.postings >= threshold
 
     def _start_background_build(self) -> None:
         def build() -> None:
@@ -221,49 +213,57 @@ class IndexReader:
         if self._building is not None:
             self._building.join(timeout)
 
-    # ----------------------------------------------------------------- snapshot
+    # ----------------------------------------------------------------- the base
+    def _current_base(self) -> snapshots.Snapshot:
+        """The index the recent sounds are added to: the current snapshot, built first if need be, or memory."""
+        base: snapshots.Snapshot | None = None
+        if self.index_dir is not None and self._folder_error is None:
+            try:
+                base = self._current_snapshot()
+                if base is None:
+                    log.info("no usable index snapshot of this store in %s: building one", self.index_dir)
+                    # (or wait for the process of this machine that is building one)
+                    self._first_built = self.refresh(wait=True)
+                    base = self._current_snapshot()
+            except OSError as exc:
+                log.warning("the index folder %s cannot be used (%s): indexing this store in memory",
+                            self.index_dir, exc)
+                self._folder_error = exc
+                base = None
+        if base is None:
+            if self._memory is None:
+                self._memory = snapshots.build_in_memory(self.store)
+            base = self._memory
+        if base is not self._base:
+            self._base, self._recent = base, None
+        return base
+
     def _current_snapshot(self) -> snapshots.Snapshot | None:
-        """The snapshot to answer from, reopened when a build has replaced it."""
+        """The current snapshot generation, reopened when a build has replaced it; None if none is usable."""
         if self._folder is None:
-            if time.monotonic() < self._next_id_check:
-                return None
             with self.store.session(readonly=True) as session:
                 store_id = snapshots.read_store_id(session)
             if store_id is None:
-                # No snapshot was ever built for this store; ask again in a while, not at every lookup.
-                self._next_id_check = time.monotonic() + _STORE_ID_RECHECK_SECONDS
-                return None
+                return None  # no snapshot was ever built for this store
             self._folder = snapshots.store_folder(self.index_dir, store_id)
         try:
             stat = (self._folder / "CURRENT").stat()
             marker: tuple[int, int] | None = (stat.st_ino, stat.st_mtime_ns)
-        except OSError:  # none built here yet, or the folder is unusable: read SQL
+        except FileNotFoundError:  # none built in this folder yet
             marker = None
-        if marker != self._seen_current:
+        if marker != self._seen_current or self._snapshot is None:
             self._seen_current = marker
-            self._snapshot, self._recent = self._open_usable(), None
+            self._snapshot = snapshots.usable(snapshots.open_current(self._folder), self.store.params)
         return self._snapshot
 
-    def _open_usable(self) -> snapshots.Snapshot | None:
-        assert self._folder is not None
-        snap = snapshots.open_current(self._folder)
-        if snap is None:
-            return None
-        params = self.store.params
-        if snap.meta.scheme != params.scheme or snap.meta.params_digest != params.digest():
-            log.warning("index snapshot %s was built with other fingerprint parameters; reading SQL until it is rebuilt",
-                        snap.path)
-            return None
-        return snap
-
     # ----------------------------------------------------------------- recent sounds
-    def _catch_up(self, snap: snapshots.Snapshot) -> bool:
-        """Index the sounds committed since the snapshot; False if one cannot be indexed here."""
+    def _catch_up(self, base: snapshots.Snapshot) -> None:
+        """Index the sounds committed since the base was read."""
         if self._recent is None:
-            grace_left = HOLE_GRACE_SECONDS - (time.time() - snap.meta.built_epoch)
+            grace_left = HOLE_GRACE_SECONDS - (time.time() - base.meta.built_epoch)
             first_missed = time.monotonic() - HOLE_GRACE_SECONDS + max(grace_left, 0.0)
-            self._recent = _Recent(floor=snap.meta.watermark,
-                                   pending={h: first_missed for h in snap.meta.holes} if grace_left > 0 else {})
+            self._recent = _Recent(floor=base.meta.watermark,
+                                   pending={h: first_missed for h in base.meta.holes} if grace_left > 0 else {})
         recent = self._recent
         now = time.monotonic()
         with self.store.session(readonly=True) as session:
@@ -271,8 +271,8 @@ class IndexReader:
             waiting = list(recent.pending)
             late = db.sound_ids_among(session, waiting) if waiting else np.zeros(0, np.int64)
             new = [int(i) for i in np.concatenate([late, above]) if int(i) not in recent.known]
-            if new and not self._index_sounds(session, new):
-                return False
+            if new:
+                self._index_sounds(session, new)
         for i in late.tolist():
             recent.pending.pop(int(i), None)
         # Ids skipped above the floor may still commit: wait for them, up to the grace.
@@ -284,67 +284,53 @@ class IndexReader:
         for i, since in list(recent.pending.items()):
             if now - since > HOLE_GRACE_SECONDS:
                 del recent.pending[i]
-        return True
 
-    def _index_sounds(self, session: Session, sound_ids: list[int]) -> bool:
+    def _index_sounds(self, session: Session, sound_ids: list[int]) -> None:
         assert self._recent is not None
         stored = db.peaks_of_sounds(session, sound_ids)
-        peakless = [i for i in sound_ids if i not in stored]
+        peakless = [i for i in sound_ids if i not in stored and i not in self._warned_peakless]
         if peakless:
-            fresh = [i for i in peakless if i not in self._warned_peakless]
-            if fresh:
-                self._warned_peakless.update(fresh)
-                log.warning("sounds %s have no stored peaks; lookups read the SQL index until the next snapshot",
-                            fresh[:10])
-            return False
-        hashes: list[np.ndarray] = []
-        postings: list[np.ndarray] = []
-        for sound_id in sound_ids:
-            fp = index_from_peaks(Peaks.from_bytes(stored[sound_id]), self.store.params, duration=0.0)
-            hashes.append(fp.hashes)
-            postings.append(fp.postings(sound_id))
+            self._warned_peakless.update(peakless)
+            log.error("sounds %s have no stored peaks and cannot be indexed (a damaged store: they match nothing)",
+                      peakless[:10])
         recent = self._recent
-        recent.parts.append(InvertedIndex.build(np.concatenate(hashes), np.concatenate(postings)))
+        hashes, postings = postings_of_peaks(self.store.params, ((i, stored[i]) for i in sound_ids if i in stored))
+        recent.parts.append(InvertedIndex.build(hashes, postings))
         if len(recent.parts) > _MAX_RECENT_PARTS:
             merged_hashes = np.concatenate([np.repeat(p.hashes, np.diff(p.starts)) for p in recent.parts])
             merged_postings = np.concatenate([p.postings for p in recent.parts])
             recent.parts = [InvertedIndex.build(merged_hashes, merged_postings)]
         recent.known.update(sound_ids)
-        return True
 
 
 _readers: "WeakKeyDictionary[Store, IndexReader]" = WeakKeyDictionary()
 _readers_lock = threading.Lock()
 
 
-def attach(store: Store, index_dir: Path | None, *, refresh_postings: int = 0) -> None:
-    """Answer ``store``'s lookups from the snapshots under ``index_dir`` (None: from SQL only).
+def attach(store: Store, index_dir: Path | None, *, refresh_postings: int = 0) -> IndexReader:
+    """Answer ``store``'s lookups from the snapshots under ``index_dir`` (None: from an index in memory).
 
-    With ``refresh_postings`` > 0 the reader also rebuilds the snapshot by
-    itself (see :class:`IndexReader`).
+    With ``refresh_postings`` > 0 the reader also merges new sounds into a new
+    snapshot generation by itself (see :class:`IndexReader`).
     """
+    reader = IndexReader(store, index_dir, refresh_postings=refresh_postings)
     with _readers_lock:
-        if index_dir is None:
-            _readers.pop(store, None)
-        else:
-            _readers[store] = IndexReader(store, index_dir, refresh_postings=refresh_postings)
+        _readers[store] = reader
+    return reader
 
 
-def reader_of(store: Store) -> IndexReader | None:
-    """The reader attached to ``store``, if any."""
-    return _readers.get(store)
+def reader_of(store: Store) -> IndexReader:
+    """The reader attached to ``store``; a store never attached gets one that indexes it in memory."""
+    with _readers_lock:
+        reader = _readers.get(store)
+        if reader is None:
+            reader = _readers[store] = IndexReader(store, None)
+        return reader
 
 
-def find_postings(session: Session, store: Store, hashes: np.ndarray) -> list[PostingRuns]:
-    """Where every posting of ``hashes`` lies: in the attached reader's indexes when it
-    can answer, else in the rows read from SQL in ``session``."""
-    reader = _readers.get(store)
-    if reader is not None:
-        runs = reader.find(hashes)
-        if runs is not None:
-            return runs
-    return [PostingRuns.grouped(*db.lookup_postings(session, store.params.scheme, hashes))]
+def find_postings(store: Store, hashes: np.ndarray) -> list[PostingRuns]:
+    """Where every posting of ``hashes`` in ``store`` lies (see :meth:`IndexReader.find`)."""
+    return reader_of(store).find(hashes)
 
 
 __all__ = ["HOLE_GRACE_SECONDS", "IndexReader", "ReaderStatus", "attach", "find_postings", "reader_of"]
-

@@ -22,7 +22,7 @@ from ..engine import matching
 from ..engine.matching import MatchSettings, find_matches, join_hits
 from ..engine.types import Audio, Fingerprint, Match, Triplets
 from ..engine.windows import combine, placed
-from ..errors import ConflictError, NothingToFingerprintError, RetryableError, SilentAudioError
+from ..errors import ConflictError, NothingToFingerprintError, ParameterError, RetryableError, SilentAudioError
 from ..store import Session, SoundRecord, Store
 
 Source = str | Path | bytes | BinaryIO
@@ -137,6 +137,8 @@ def add_sound_fingerprint(
         raise NothingToFingerprintError(
             f"the audio ({sound.duration:.3f} s) is too short or too flat to fingerprint: it yields no fingerprint"
         )
+    if fp.peaks is None:
+        raise ParameterError("a sound is registered with the peaks its fingerprint was formed from, and these are missing")
     try:
         record = db.add_sound(
             session,
@@ -149,9 +151,8 @@ def add_sound_fingerprint(
         )
     except ConflictError as exc:
         raise RetryableError(f"the same audio was registered concurrently as a sound: {exc}") from exc
-    db.add_postings(session, store.params.scheme, fp.hashes, fp.postings(record.id))
-    if fp.peaks is not None:
-        db.add_sound_peaks(session, record.id, fp.peaks.to_bytes())
+    # The peaks are the sound's fingerprint record: its postings are derived from them (audiofp.index).
+    db.add_sound_peaks(session, record.id, fp.peaks.to_bytes())
     return IngestOutcome(record.id, True, sound.duration, len(fp), label)
 
 
@@ -417,7 +418,7 @@ def _match_in(
     """One lookup, the matching, and the labels of the matched sounds (with the hits and postings counted)."""
     if query.lookups.hashes.size == 0:
         return [], 0, 0, {}
-    runs = index.find_postings(session, store, query.lookups.hashes)
+    runs = index.find_postings(store, query.lookups.hashes)
     hits = join_hits(query.triplets, query.lookups, runs, settings)
     matches = find_matches(hits, store.params, settings, query_frames=query.n_frames)
     labels: dict[int, str | None] = {}

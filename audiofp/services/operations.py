@@ -28,9 +28,10 @@ def open_store(url: str, *, migrate: bool = True, index_dir: Path | None = None,
     """Open the store at ``url``, creating and migrating its schema unless ``migrate`` is False.
 
     With ``index_dir``, lookups are answered from the store's index snapshot
-    there whenever one has been built (see :mod:`audiofp.index`); with
-    ``refresh_postings`` too, a new snapshot is built in the background once
-    that many postings are outside the current one.
+    there (built at the first lookup if there is none; see
+    :mod:`audiofp.index`); without, from an index built in memory. With
+    ``refresh_postings`` too, the sounds added since are merged into a new
+    snapshot generation in the background once they hold that many postings.
 
     Raises
     ------
@@ -66,29 +67,29 @@ def get_index_stats(store: Store) -> IndexStats:
         return index_stats(session)
 
 
-def build_index_snapshot(store: Store, index_dir: Path, *, log: Callable[[str], None] | None = None) -> SnapshotMeta:
-    """Write a new snapshot of ``store``'s index under ``index_dir`` and make it current.
+def build_index_snapshot(store: Store, index_dir: Path, *, full: bool = False,
+                         log: Callable[[str], None] | None = None) -> SnapshotMeta:
+    """Write a new snapshot generation of ``store``'s index under ``index_dir`` and make it current.
 
-    Workers that map ``index_dir`` switch to it at their next lookup; the
-    sounds added after it are indexed in each worker's memory until the next
-    snapshot, so run this periodically (after a bulk ingest, and when
-    ``audiofp index status`` shows many recent sounds).
+    It merges the sounds added since into the current generation, or with
+    ``full`` (or when there is none to merge into) derives the whole index
+    from the stored peaks. Workers that map ``index_dir`` switch to it at
+    their next lookup. API workers do this by themselves as sounds are added;
+    run it by hand to prepare a new machine's folder before its workers start.
     """
-    built = index.build(store, index_dir, log=log)
+    built = index.build(store, index_dir, full=full, log=log)
     return built.meta
 
 
 def refresh_index_if_due(store: Store, threshold: int) -> SnapshotMeta | None:
     """Build a new snapshot now if ``threshold`` postings or more are outside the current one; its metadata, or None."""
-    reader = index.reader_of(store)
-    built = None if reader is None else reader.refresh_if_due(threshold)
+    built = index.reader_of(store).refresh_if_due(threshold)
     return None if built is None else built.meta
 
 
-def index_status(store: Store) -> ReaderStatus | None:
-    """What the store's lookups are answered from: its snapshot and recent sounds (None: SQL only)."""
-    reader = index.reader_of(store)
-    return None if reader is None else reader.status()
+def index_status(store: Store) -> ReaderStatus:
+    """What the store's lookups are answered from: its snapshot (or in-memory index) and recent sounds."""
+    return index.reader_of(store).status()
 
 
 def upgrade_schema(url: str, revision: str = "head") -> str | None:

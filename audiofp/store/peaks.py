@@ -1,17 +1,21 @@
-"""Each sound's spectral peaks, and which sounds were added after a point.
+"""Each sound's spectral peaks: the store's record of its fingerprint.
 
-A worker's index snapshot holds the sounds up to a watermark; the functions
-here tell it which sounds came after (or committed late, below it) and hand
-over their peaks, so it can index them in memory.
+The inverted index is derived from these peaks (``audiofp.index``): a snapshot
+build streams them (:func:`stream_peaks`), and a worker whose snapshot holds
+the sounds up to a watermark asks which sounds came after (or committed late,
+below it) and indexes their peaks in memory.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import ParameterError
+from .common import dialect
 from .models import Sound, SoundPeaks
 from .translate import translated
 
@@ -63,3 +67,41 @@ def max_sound_id(session: Session) -> int:
 def posting_total(session: Session) -> int:
     """Postings of all sounds, from the sounds' own counts (no scan of the index)."""
     return int(session.execute(select(func.coalesce(func.sum(Sound.fingerprint_count), 0))).scalar_one())
+
+
+def stream_peaks(session: Session, after: int, upto: int, *, batch_rows: int = 200) -> Iterator[list[tuple[int, int, bytes]]]:
+    """The peaks of every sound with ``after < id <= upto``, in id order, in batches.
+
+    The caller's transaction fixes what is read (REPEATABLE READ on PostgreSQL
+    for a snapshot build). PostgreSQL streams through a server-side cursor,
+    so memory stays one batch however large the store.
+
+    Yields
+    ------
+    list of (int, int, bytes)
+        ``(sound id, the sound's posting count, packed peaks)`` per sound; a
+        sound without stored peaks is left out (the caller checks for gaps).
+    """
+    statement = (
+        select(Sound.id, Sound.fingerprint_count, SoundPeaks.peaks)
+        .join(SoundPeaks, SoundPeaks.sound_id == Sound.id)
+        .where(Sound.id > int(after), Sound.id <= int(upto))
+        .order_by(Sound.id)
+    )
+    options = {"yield_per": batch_rows} if dialect(session) == "postgresql" else {}
+    result = session.execute(statement, execution_options=options)
+    try:
+        for rows in result.partitions(batch_rows):
+            yield [(int(i), int(count), bytes(blob)) for i, count, blob in rows]
+    finally:
+        result.close()
+
+
+@translated
+def peakless_sound_ids(session: Session, after: int, *, limit: int = 10) -> list[int]:
+    """Up to ``limit`` ids above ``after`` of sounds that have no stored peaks (a damaged store)."""
+    rows = session.execute(
+        select(Sound.id).outerjoin(SoundPeaks, SoundPeaks.sound_id == Sound.id)
+        .where(Sound.id > int(after), SoundPeaks.sound_id.is_(None)).order_by(Sound.id).limit(limit)
+    ).scalars().all()
+    return [int(i) for i in rows]

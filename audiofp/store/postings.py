@@ -1,11 +1,12 @@
-"""Postings: the packed inverted index from (scheme, hash) to where the hash occurs.
+"""Legacy postings: the packed per-hash rows of sounds added before peaks became the record.
 
-The two hot paths, appending postings and looking them up, use the raw driver
-connection with one fixed statement per backend, because SQLAlchemy's per-row
-overhead would dominate a bulk ingest of millions of postings; everything else
-goes through SQLAlchemy expressions. A lookup sends every key in one
-parameter (a JSON array on SQLite, an ``int8[]`` on PostgreSQL), so it needs
-no chunking however many hashes a query has.
+Up to schema revision 0007 every sound's postings were appended to one packed
+row per (scheme, hash) in ``fingerprints``; appending rewrote the whole row,
+so ingest slowed and PostgreSQL bloated as the index grew. Since 0008 a
+sound's record is its peaks (:mod:`.peaks`) and the index is derived from
+them (``audiofp.index``). Stores migrated from before keep the rows of their
+older sounds (those with ids up to :data:`LEGACY_UPTO_KEY` in ``index_meta``),
+which nothing writes any more and a full index build reads once.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import numpy as np
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from ..engine.inverted import distinct_sorted
 from ..engine.types import POSTING_DTYPE
-from ..errors import IndexMismatchError, ParameterError
+from ..errors import ParameterError
 from .common import dialect
+from .meta import get_meta
 from .models import FingerprintPostings, Sound
 from .records import IndexStats
 from .translate import translated
@@ -31,24 +32,9 @@ POSTING_BYTES = POSTING_DTYPE.itemsize
 #: Largest scheme that keeps ``(scheme << 32) | hash`` a positive signed 64-bit key.
 MAX_SCHEME = (1 << 31) - 1
 
-_SQLITE_APPEND = (
-    "INSERT INTO fingerprints (key, postings) VALUES (?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET postings = CAST(fingerprints.postings || excluded.postings AS BLOB)"
-)
-_SQLITE_LOOKUP = "SELECT key, postings FROM fingerprints WHERE key IN (SELECT value FROM json_each(?))"
-
-_PG_STAGE = (
-    "CREATE TEMP TABLE IF NOT EXISTS fingerprints_stage "
-    "(key int8 NOT NULL, postings bytea NOT NULL) ON COMMIT DELETE ROWS"
-)
-_PG_COPY = "COPY fingerprints_stage (key, postings) FROM STDIN (FORMAT BINARY)"
-# ORDER BY key: every writer locks rows in the same order, so two transactions
-# appending to overlapping hashes queue behind each other instead of deadlocking.
-_PG_APPEND = (
-    "INSERT INTO fingerprints (key, postings) SELECT key, postings FROM fingerprints_stage ORDER BY key "
-    "ON CONFLICT (key) DO UPDATE SET postings = fingerprints.postings || excluded.postings"
-)
-_PG_LOOKUP = "SELECT key, postings FROM fingerprints WHERE key = ANY(%s::int8[])"
+#: ``index_meta`` key: sounds with an id up to this value have their postings in
+#: ``fingerprints`` rows (set by migration 0008; 0 when there are none).
+LEGACY_UPTO_KEY = "legacy_postings_upto"
 
 
 def _driver_connection(session: Session) -> Any:
@@ -63,140 +49,15 @@ def _check_scheme(scheme: int) -> int:
     return int(scheme)
 
 
-def _as_hashes(hashes: np.ndarray) -> np.ndarray:
-    array = np.asarray(hashes)
-    if array.ndim != 1:
-        raise ParameterError(f"hashes must be a 1-D array, got shape {array.shape}")
-    if array.size == 0:
-        return array.astype(np.uint32)
-    if not np.issubdtype(array.dtype, np.integer):
-        raise ParameterError(f"hashes must be integers, got dtype {array.dtype}")
-    if array.min() < 0 or array.max() > np.iinfo(np.uint32).max:
-        raise ParameterError("hashes must fit in an unsigned 32-bit integer")
-    return array.astype(np.uint32, copy=False)
-
-
-# --------------------------------------------------------------------------- postings
-def _grouped_rows(scheme: int, hashes: np.ndarray, postings: np.ndarray) -> list[tuple[int, bytes]]:
-    """``(key, packed postings)`` per distinct hash, in key order.
-
-    Within a hash, postings keep their input order (stable sort), so a lookup
-    returns a sound's postings in the order they were given.
-    """
-    order = np.argsort(hashes, kind="stable")
-    sorted_hashes = hashes[order]
-    packed = np.ascontiguousarray(postings[order]).tobytes()
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(sorted_hashes)) + 1))
-    ends = np.append(starts[1:], len(sorted_hashes))
-    keys = (np.int64(scheme) << np.int64(32)) | sorted_hashes[starts].astype(np.int64)
-    # Byte offsets computed in numpy: the Python loop below is the per-row cost.
-    first, last = (starts * POSTING_BYTES).tolist(), (ends * POSTING_BYTES).tolist()
-    return [(key, packed[a:b]) for key, a, b in zip(keys.tolist(), first, last)]
-
-
 @translated
-def add_postings(session: Session, scheme: int, hashes: np.ndarray, postings: np.ndarray) -> None:
-    """Append postings to the inverted index, in the caller's transaction.
-
-    Parameters
-    ----------
-    session : Session
-        The caller's session; nothing is visible to others before it commits.
-    scheme : int
-        Hash family of ``hashes``.
-    hashes : np.ndarray of uint32, shape (n,)
-        Hash of each posting.
-    postings : np.ndarray of POSTING_DTYPE, shape (n,)
-        Where each hash occurs, in the same order as ``hashes``.
-
-    Raises
-    ------
-    ParameterError
-        On a dtype, shape or range the index cannot store.
-    """
-    scheme = _check_scheme(scheme)
-    hashes = _as_hashes(hashes)
-    postings = np.asarray(postings)
-    if postings.dtype != POSTING_DTYPE:
-        raise ParameterError(f"postings must have dtype POSTING_DTYPE, got {postings.dtype}")
-    if postings.shape != hashes.shape:
-        raise ParameterError(f"hashes {hashes.shape} and postings {postings.shape} differ in shape")
-    if hashes.size == 0:
-        return
-    rows = _grouped_rows(scheme, hashes, postings)
-    raw = _driver_connection(session)
-    if dialect(session) == "postgresql":
-        with raw.cursor() as cursor:
-            cursor.execute(_PG_STAGE)
-            with cursor.copy(_PG_COPY) as copy:
-                copy.set_types(["int8", "bytea"])
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(_PG_APPEND)
-            cursor.execute("DELETE FROM fingerprints_stage")
-    else:
-        cursor = raw.cursor()
-        try:
-            cursor.executemany(_SQLITE_APPEND, rows)
-        finally:
-            cursor.close()
+def legacy_upto(session: Session) -> int:
+    """The largest sound id whose postings are in legacy rows (0: none are)."""
+    value = get_meta(session, LEGACY_UPTO_KEY)
+    return int(value) if value else 0
 
 
-@translated
-def lookup_postings(session: Session, scheme: int, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every posting of ``hashes`` under ``scheme``, in one round trip.
-
-    Parameters
-    ----------
-    session : Session
-    scheme : int
-    hashes : np.ndarray of uint32, shape (n,)
-        Hashes to look up; duplicates are looked up once.
-
-    Returns
-    -------
-    hashes : np.ndarray of uint32, shape (m,)
-        The hash each returned posting belongs to.
-    postings : np.ndarray of POSTING_DTYPE, shape (m,)
-        The postings, grouped by hash (groups in no particular order; within a
-        group in the order they were added).
-    """
-    scheme = _check_scheme(scheme)
-    wanted = distinct_sorted(_as_hashes(hashes))
-    if wanted.size == 0:
-        return np.empty(0, dtype=np.uint32), np.empty(0, dtype=POSTING_DTYPE)
-    keys = ((np.int64(scheme) << np.int64(32)) | wanted.astype(np.int64)).tolist()
-    raw = _driver_connection(session)
-    if dialect(session) == "postgresql":
-        with raw.cursor() as cursor:
-            cursor.execute(_PG_LOOKUP, (keys,), binary=True)
-            rows = cursor.fetchall()
-    else:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(_SQLITE_LOOKUP, ("[" + ",".join(map(str, keys)) + "]",))
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-    if not rows:
-        return np.empty(0, dtype=np.uint32), np.empty(0, dtype=POSTING_DTYPE)
-    row_keys = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-    blobs = [row[1] for row in rows]
-    sizes = np.fromiter((len(blob) for blob in blobs), dtype=np.int64, count=len(rows))
-    if (sizes % POSTING_BYTES).any():
-        bad = int(row_keys[np.flatnonzero(sizes % POSTING_BYTES)[0]])
-        raise IndexMismatchError(
-            f"fingerprint row {bad} does not hold whole {POSTING_BYTES}-byte postings; "
-            "the index was written by incompatible code"
-        )
-    # bytearray: callers get a writable array without another copy.
-    postings = np.frombuffer(bytearray().join(blobs), dtype=POSTING_DTYPE)
-    row_hashes = (row_keys & 0xFFFFFFFF).astype(np.uint32)
-    return np.repeat(row_hashes, sizes // POSTING_BYTES), postings
-
-
-def index_rows(session: Session, scheme: int, *, batch_rows: int = 20_000) -> Iterator[tuple[np.ndarray, list[bytes]]]:
-    """Every row of ``scheme`` in hash order, in batches: the read side of an index snapshot.
+def legacy_index_rows(session: Session, scheme: int, *, batch_rows: int = 20_000) -> Iterator[tuple[np.ndarray, list[bytes]]]:
+    """Every legacy row of ``scheme`` in hash order, in batches (a full index build reads them).
 
     The caller's transaction fixes what is read (run it at REPEATABLE READ on
     PostgreSQL, so the rows agree with the sounds it reads). PostgreSQL streams
@@ -233,8 +94,8 @@ def index_rows(session: Session, scheme: int, *, batch_rows: int = 20_000) -> It
 
 
 @translated
-def posting_count(session: Session, scheme: int) -> int:
-    """Number of postings stored under ``scheme`` (scans the rows' lengths)."""
+def legacy_posting_count(session: Session, scheme: int) -> int:
+    """Number of postings in the legacy rows of ``scheme`` (scans the rows' lengths)."""
     scheme = _check_scheme(scheme)
     total = session.execute(
         select(func.coalesce(func.sum(func.length(FingerprintPostings.postings)), 0)).where(
@@ -247,21 +108,23 @@ def posting_count(session: Session, scheme: int) -> int:
 # --------------------------------------------------------------------------- stats
 @translated
 def index_stats(session: Session) -> IndexStats:
-    """Counts and size of the index (scans the fingerprint keys: an operator query)."""
-    sounds, seconds = session.execute(
-        select(func.count(Sound.id), func.coalesce(func.sum(Sound.duration_seconds), 0.0))
+    """Counts and size of the fingerprint record (an operator query: scans the legacy rows).
+
+    ``postings`` counts the postings the sounds' peaks and legacy rows give
+    (from the sounds' own counts); ``rows`` the legacy packed rows;
+    ``bytes_on_disk`` the SQLite file, or the sounds, peaks, legacy rows and
+    index metadata with their indexes and TOAST on PostgreSQL.
+    """
+    sounds, seconds, postings = session.execute(
+        select(func.count(Sound.id), func.coalesce(func.sum(Sound.duration_seconds), 0.0),
+               func.coalesce(func.sum(Sound.fingerprint_count), 0))
     ).one()
-    rows, total_bytes = session.execute(
-        select(
-            func.count(FingerprintPostings.key),
-            func.coalesce(func.sum(func.length(FingerprintPostings.postings)), 0),
-        )
-    ).one()
+    rows = session.execute(select(func.count(FingerprintPostings.key))).scalar_one()
     if dialect(session) == "postgresql":
         size = session.execute(
             text(
-                "SELECT pg_total_relation_size('sounds') + pg_total_relation_size('fingerprints') "
-                "+ pg_total_relation_size('index_meta')"
+                "SELECT pg_total_relation_size('sounds') + pg_total_relation_size('sound_peaks') "
+                "+ pg_total_relation_size('fingerprints') + pg_total_relation_size('index_meta')"
             )
         ).scalar_one()
     else:
@@ -271,7 +134,7 @@ def index_stats(session: Session) -> IndexStats:
     return IndexStats(
         sounds=int(sounds),
         seconds=float(seconds),
-        postings=int(total_bytes) // POSTING_BYTES,
+        postings=int(postings),
         rows=int(rows),
         bytes_on_disk=None if size is None else int(size),
     )

@@ -94,20 +94,23 @@ def test_db_commands(run):
     assert "1 sounds" in stats.output and "MB per hour" in stats.output
 
 
-def test_index_snapshot_then_status_then_matches_from_it(run, tmp_path, monkeypatch):
-    run("ingest", str(SAMPLES / "chant.ogg"))
-    before = run("index", "status")
-    assert before.exit_code == 0 and "no snapshot" in before.output
-
-    built = run("index", "snapshot")
-
-    assert built.exit_code == 0 and "snapshot of 1 sounds" in built.output
+def test_index_snapshots_are_built_merged_and_reported(run, tmp_path, monkeypatch):
+    first = run("ingest", str(SAMPLES / "chant.ogg"))
+    assert "index snapshot rebuilt: 1 sounds" in first.output  # the store's first snapshot
     assert list((tmp_path / "xdg" / "audiofp" / "index").glob("*/gen-*/postings.npy"))
+    assert "snapshot gen-" in run("index", "status").output
+
     run("ingest", str(SAMPLES / "speech_en.ogg"))
     status = run("index", "status")
     assert "1 sounds" in status.output and "recent sounds indexed in memory: 1" in status.output
     matched = run("match", str(SAMPLES / "queries" / "altered_reuse.m4a"))
     assert matched.exit_code == 0 and "sound 1:" in matched.output
+
+    merged = run("index", "snapshot")
+    assert merged.exit_code == 0 and "snapshot of 2 sounds" in merged.output and "merged into gen-" in merged.output
+    full = run("index", "snapshot", "--full")
+    assert full.exit_code == 0 and "snapshot of 2 sounds" in full.output and "derived from every sound" in full.output
+    assert "recent sounds indexed in memory: 0" in run("index", "status").output
 
     monkeypatch.setenv("AUDIOFP_INDEX_REFRESH_POSTINGS", "500")  # the new sound alone is over it
     again = run("ingest", str(SAMPLES / "speech_ar.ogg"))
@@ -124,6 +127,8 @@ def test_index_snapshot_then_status_then_matches_from_it(run, tmp_path, monkeypa
     monkeypatch.setenv("AUDIOFP_INDEX_DIR", "off")
     off = CliRunner().invoke(main, ["index", "snapshot"])
     assert off.exit_code != 0 and "turned off" in off.output
+    in_memory = CliRunner().invoke(main, ["index", "status"])
+    assert in_memory.exit_code == 0 and "indexed in memory: 4 sounds" in in_memory.output
 
 
 def test_help_everywhere(run):

@@ -1,4 +1,4 @@
-"""Lookups from an index snapshot: the same answers as SQL, never stale, never fatal.
+"""Lookups from the derived index: exactly the sounds' postings, never stale, never fatal.
 
 Each test runs on SQLite and PostgreSQL. "Workers" are separate ``Store``
 objects on one database, each with its own reader, as gunicorn's processes are.
@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from audiofp import index, services
+from audiofp.index import assemble
 from audiofp import store as db
 from audiofp.config import Limits, Settings
 from audiofp.engine.audio import decode
@@ -59,32 +60,61 @@ def canonical(hashes: np.ndarray, postings: np.ndarray) -> list[tuple]:
     return sorted(zip(hashes.tolist(), *(postings[c].tolist() for c in POSTING_DTYPE.names)))
 
 
-def stored_hashes(store) -> np.ndarray:
-    with store.session(readonly=True) as session:
-        return np.concatenate([h for h, _ in db.index_rows(session, store.params.scheme)])
+def fingerprinted(store, names: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Every posting of the sounds ``{id: sample}``, from their audio: what any index of them must hold."""
+    parts = []
+    for sound_id, name in names.items():
+        fp = services.catalogue.fingerprint_for_index(decode(SAMPLES / name, sample_rate=store.params.sample_rate),
+                                                      store.params)
+        parts.append((fp.hashes, fp.postings(sound_id)))
+    return np.concatenate([h for h, _ in parts]), np.concatenate([p for _, p in parts])
 
 
-def test_a_snapshot_answers_exactly_what_the_sql_index_answers(workers, index_dir, tmp_path):
+def among(hashes: np.ndarray, postings: np.ndarray, asked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = np.isin(hashes, asked)
+    return hashes[keep], postings[keep]
+
+
+def test_the_index_holds_exactly_the_postings_of_the_sounds_audio(workers, index_dir, tmp_path):
     a, _ = workers
-    for name in ("chant.ogg", "speech_en.ogg", "speech_ar.ogg"):
-        ingest(a, name)
+    names = {ingest(a, name): name for name in ("chant.ogg", "speech_en.ogg", "speech_ar.ogg")}
     index.build(a, index_dir)
+    hashes, postings = fingerprinted(a, names)
     rng = np.random.default_rng(0)
-    asked = np.concatenate([rng.choice(stored_hashes(a), 800), rng.integers(0, 1 << 21, 400)]).astype(np.uint32)
+    asked = np.concatenate([rng.choice(hashes, 800), rng.integers(0, 1 << 21, 400)]).astype(np.uint32)
 
-    with a.session(readonly=True) as session:
-        from_sql = db.lookup_postings(session, a.params.scheme, asked)
     from_snapshot = index.reader_of(a).lookup(asked)
+    index.attach(a, None)
+    from_memory = index.reader_of(a).lookup(asked)
 
-    assert from_snapshot is not None and from_sql[0].size > 500
-    assert canonical(*from_snapshot) == canonical(*from_sql)
+    expected = canonical(*among(hashes, postings, asked))
+    assert len(expected) > 500
+    assert canonical(*from_snapshot) == expected and canonical(*from_memory) == expected
     # And so the same matches, evidence included.
     clip = excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)
+    in_memory = services.identify(a, clip, settings=SETTINGS)
+    index.attach(a, index_dir)
     with_snapshot = services.identify(a, clip, settings=SETTINGS)
-    index.attach(a, None)
-    without = services.identify(a, clip, settings=SETTINGS)
-    assert [(m.sound_id, m.evidence) for m in with_snapshot.matches] == [(m.sound_id, m.evidence) for m in without.matches]
-    assert with_snapshot.postings == without.postings > 0
+    assert [(m.sound_id, m.evidence) for m in with_snapshot.matches] == [(m.sound_id, m.evidence) for m in in_memory.matches]
+    assert with_snapshot.postings == in_memory.postings > 0
+
+
+@pytest.mark.parametrize("bucket_postings", [10**9, 300], ids=["one-bucket", "many-buckets"])
+def test_a_merged_generation_is_identical_to_a_full_build(workers, index_dir, monkeypatch, bucket_postings):
+    monkeypatch.setattr(assemble, "TARGET_BUCKET_POSTINGS", bucket_postings)
+    a, _ = workers
+    ingest(a, "chant.ogg")
+    first = index.build(a, index_dir)
+    for name in ("speech_en.ogg", "speech_ar.ogg"):
+        ingest(a, name)
+    merged = index.build(a, index_dir)
+    full = index.build(a, index_dir, full=True, keep=2)
+
+    assert merged.meta.base == first.path.name and full.meta.base is None
+    assert (merged.meta.sounds, merged.meta.watermark) == (full.meta.sounds, full.meta.watermark) == (3, 3)
+    for name in ("hashes", "starts", "postings"):
+        assert np.array_equal(getattr(merged.index, name), getattr(full.index, name)), name
+    assert merged.meta.postings == full.meta.postings > 2000
 
 
 def test_a_sound_added_on_one_worker_is_matched_by_the_next_lookup_on_another(workers, index_dir, tmp_path):
@@ -118,56 +148,54 @@ def test_workers_switch_to_a_new_snapshot_and_drop_what_it_now_holds(workers, in
     assert not first.path.exists() or len(list(first.path.parent.glob("gen-*"))) <= 2
 
 
-def test_a_sound_without_stored_peaks_sends_lookups_to_sql_until_the_next_snapshot(workers, index_dir, tmp_path):
-    # Sounds written by raw postings (older code, bulk loaders) carry no peaks:
-    # a worker cannot index them itself, so it must not answer without them.
+def test_a_sound_without_stored_peaks_is_reported_and_does_not_stop_lookups(workers, index_dir, tmp_path, caplog):
+    # A damaged store (a peaks row deleted by hand): that sound cannot be
+    # indexed, and the logs say so, but every other sound still matches.
     a, b = workers
-    ingest(a, "chant.ogg")
+    speech = ingest(a, "speech_en.ogg")
     index.build(a, index_dir)
-    fp = services.catalogue.fingerprint_for_index(decode(SAMPLES / "speech_en.ogg", sample_rate=8000), a.params)
     with a.session() as session:
-        raw = db.add_sound(session, content_digest="f" * 64, duration_seconds=fp.duration, scheme=a.params.scheme,
-                           fingerprint_count=len(fp))
-        db.add_postings(session, a.params.scheme, fp.hashes, fp.postings(raw.id))
+        damaged = db.add_sound(session, content_digest="f" * 64, duration_seconds=30.0, scheme=a.params.scheme,
+                               fingerprint_count=100)
+    chant = ingest(a, "chant.ogg")
 
-    assert index.reader_of(b).lookup(stored_hashes(a)[:50]) is None
-    assert found(b, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == [raw.id]
-    index.build(a, index_dir)
-    assert index.reader_of(b).lookup(stored_hashes(a)[:50]) is not None
+    assert found(b, excerpt(tmp_path, "chant.ogg", 10.0, 5.0)) == [chant]
+    assert found(b, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == [speech]
+    assert f"[{damaged.id}] have no stored peaks" in caplog.text
+    caplog.clear()
+    rebuilt = index.build(a, index_dir, full=True)
+    assert rebuilt.meta.sounds == 3 and f"[{damaged.id}] have no stored peaks" in caplog.text
 
 
-def test_a_damaged_or_foreign_snapshot_is_skipped_not_fatal(workers, index_dir, tmp_path, store_url):
+def _other_parameters(path: Path) -> None:
+    meta = json.loads((path / "meta.json").read_text())
+    (path / "meta.json").write_text(json.dumps({**meta, "params_digest": "0" * 16}))
+
+
+def _offsets_out_of_order(path: Path) -> None:
+    # Still from 0 to the number of postings, but not in order: the compiled matcher would read past them.
+    starts = np.load(path / "starts.npy")
+    starts[1] = starts[-1]
+    np.save(path / "starts.npy", starts)
+
+
+def _truncated(path: Path) -> None:
+    postings = path / "postings.npy"
+    postings.write_bytes(postings.read_bytes()[:200])
+
+
+@pytest.mark.parametrize("damage", [_other_parameters, _offsets_out_of_order, _truncated])
+def test_a_damaged_or_foreign_snapshot_is_replaced_not_used(workers, index_dir, tmp_path, damage):
     a, b = workers
     speech = ingest(a, "speech_en.ogg")
     built = index.build(a, index_dir)
-    clip = excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)
+    damage(built.path)
 
-    # Built with other fingerprint parameters: not used.
-    meta_file = built.path / "meta.json"
-    meta = json.loads(meta_file.read_text())
-    meta_file.write_text(json.dumps({**meta, "params_digest": "0" * 16}))
     index.attach(b, index_dir)
-    assert index.reader_of(b).lookup(stored_hashes(a)[:10]) is None
-    assert found(b, clip) == [speech]
-
-    # Offsets out of order (which the compiled matcher would read past): not used.
-    meta_file.write_text(json.dumps(meta))
-    starts_file = built.path / "starts.npy"
-    good_starts = starts_file.read_bytes()
-    starts = np.load(starts_file)
-    starts[1] = starts[-1]  # still from 0 to the number of postings, but not in order
-    np.save(starts_file, starts)
-    index.attach(b, index_dir)
-    assert index.reader_of(b).lookup(stored_hashes(a)[:10]) is None
-    starts_file.write_bytes(good_starts)
-
-    # Truncated arrays: not used either.
-    meta_file.write_text(json.dumps(meta))
-    postings = built.path / "postings.npy"
-    postings.write_bytes(postings.read_bytes()[:200])
-    index.attach(b, index_dir)
-    assert index.reader_of(b).lookup(stored_hashes(a)[:10]) is None
-    assert found(b, clip) == [speech]
+    assert found(b, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == [speech]
+    rebuilt = index.reader_of(b).status().snapshot
+    assert rebuilt != built.path.name
+    assert json.loads((built.path.parent / rebuilt / "meta.json").read_text())["base"] is None  # derived afresh
 
 
 def test_another_store_never_reads_this_stores_snapshot(index_dir, tmp_path, sqlite_url):
@@ -175,9 +203,10 @@ def test_another_store_never_reads_this_stores_snapshot(index_dir, tmp_path, sql
     other = open_store(f"sqlite:///{tmp_path / 'other.sqlite'}", index_dir=index_dir)
     try:
         ingest(one, "speech_en.ogg")
-        index.build(one, index_dir)
-        assert index.reader_of(other).lookup(stored_hashes(one)[:10]) is None
+        built = index.build(one, index_dir)
         assert found(other, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == []
+        status = index.reader_of(other).status()
+        assert status.snapshot != built.path.name and status.snapshot_sounds == 0
     finally:
         one.dispose()
         other.dispose()
@@ -218,24 +247,24 @@ def test_a_sound_committed_late_below_a_newer_one_is_not_missed(pg_url, index_di
         b.dispose()
 
 
-def test_a_worker_builds_the_first_snapshot_and_the_next_by_itself_once_enough_is_outside(store_url, index_dir,
-                                                                                         tmp_path):
+def test_a_worker_builds_the_first_snapshot_at_once_and_merges_the_next_by_itself(store_url, index_dir, tmp_path):
     # A threshold small enough for the samples (each holds 800-1,100 postings):
-    # the first build once the store holds 500, the next once 500 are outside the snapshot.
+    # a merge once 500 postings are outside the snapshot.
     a = open_store(store_url, index_dir=index_dir, refresh_postings=500)
     try:
         reader = index.reader_of(a)
         chant = ingest(a, "chant.ogg")
-        assert found(a, excerpt(tmp_path, "chant.ogg", 10.0, 5.0)) == [chant]  # the lookup that notices
-        reader.wait_for_build(60)
+        assert found(a, excerpt(tmp_path, "chant.ogg", 10.0, 5.0)) == [chant]  # the first lookup builds one
         first = reader.status()
-        assert first.snapshot is not None and first.snapshot_sounds == 1
+        assert first.snapshot is not None and (first.snapshot_sounds, first.recent_sounds) == (1, 0)
 
         speech = ingest(a, "speech_en.ogg")  # over the threshold by itself
-        assert found(a, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == [speech]
+        assert found(a, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == [speech]  # from memory, while it merges
         reader.wait_for_build(60)
         second = reader.status()
         assert second.snapshot != first.snapshot and (second.snapshot_sounds, second.recent_sounds) == (2, 0)
+        folder = next(index_dir.glob("*/CURRENT")).parent
+        assert json.loads((folder / second.snapshot / "meta.json").read_text())["base"] == first.snapshot
     finally:
         a.dispose()
 
@@ -255,12 +284,13 @@ def test_no_worker_builds_while_another_holds_the_build_lock(store_url, index_di
         a.dispose()
 
 
-def test_an_unusable_snapshot_folder_sends_lookups_to_sql(workers, index_dir, tmp_path):
+def test_an_unusable_snapshot_folder_falls_back_to_an_index_in_memory(workers, index_dir, tmp_path):
     a, b = workers
     speech = ingest(a, "speech_en.ogg")
     index.build(a, index_dir)
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     index.attach(b, blocker / "index")  # a path below a file: every access fails
-    assert index.reader_of(b).lookup(stored_hashes(a)[:10]) is None
     assert found(b, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == [speech]
+    status = index.reader_of(b).status()
+    assert status.snapshot is None and status.snapshot_sounds == 1

@@ -136,7 +136,7 @@ def test_failure_after_fingerprinting_rolls_the_whole_sound_back(store, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(db, "add_postings", broken)
+    monkeypatch.setattr(db, "add_sound_peaks", broken)
     with pytest.raises(RuntimeError):
         with store.session() as s:
             services.add_sound_audio(s, store, audio, label="x")

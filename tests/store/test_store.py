@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 
 import numpy as np
 import pytest
@@ -16,8 +15,8 @@ from audiofp.errors import ConflictError, IndexMismatchError, NotFoundError, Par
 from audiofp.engine.params import DEFAULT_PARAMS, FingerprintParams
 from audiofp.store import (
     Store,
-    add_postings,
     add_sound,
+    add_sound_peaks,
     current_revision,
     find_sound_by_digest,
     get_meta,
@@ -26,33 +25,17 @@ from audiofp.store import (
     head_revisions,
     index_stats,
     list_sounds,
-    lookup_postings,
+    peakless_sound_ids,
+    peaks_of_sounds,
     set_meta,
+    stream_peaks,
     upgrade,
 )
 from audiofp.store.database import alembic_config, create_store_engine
 from audiofp.store.models import Base
-from audiofp.engine.types import POSTING_DTYPE
+from audiofp.engine.types import STORED_PEAK_DTYPE
 
-CORE_TABLES = {"sounds", "fingerprints", "index_meta"}
-
-
-def make_postings(sound_id: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Random postings of one sound; freq/span cover 0 and 255 (NUL and high bytes)."""
-    postings = np.empty(n, dtype=POSTING_DTYPE)
-    postings["sound"] = sound_id
-    postings["time"] = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
-    postings["freq"] = rng.integers(0, 256, n)
-    postings["span"] = rng.integers(0, 256, n)
-    postings["freq"][:2] = (0, 255)[: min(n, 2)]
-    return postings
-
-
-def by_hash(hashes: np.ndarray, postings: np.ndarray) -> dict[int, list[tuple]]:
-    groups: dict[int, list[tuple]] = defaultdict(list)
-    for h, p in zip(hashes.tolist(), postings.tolist()):
-        groups[h].append(p)
-    return dict(groups)
+CORE_TABLES = {"sounds", "sound_peaks", "fingerprints", "index_meta"}
 
 
 def new_sound(session, digest: str, **fields):
@@ -60,95 +43,41 @@ def new_sound(session, digest: str, **fields):
     return add_sound(session, content_digest=digest, **values)
 
 
-# --------------------------------------------------------------------------- postings
-def test_postings_of_two_sounds_come_back_exactly_per_hash(store):
-    rng = np.random.default_rng(1)
-    # Hashes 0..299 shared by both sounds, each sound also has its own range,
-    # and hash 2**32-1 exercises the top of the key space.
-    top = [2**32 - 1]
-    hashes_a = np.concatenate([rng.integers(0, 300, 2000), np.arange(1000, 1100), top]).astype(np.uint32)
-    hashes_b = np.concatenate([rng.integers(0, 300, 1500), np.arange(2000, 2050)]).astype(np.uint32)
-    with store.session() as session:
-        a = new_sound(session, "a" * 64)
-        b = new_sound(session, "b" * 64)
-    postings_a = make_postings(a.id, len(hashes_a), rng)
-    postings_b = make_postings(b.id, len(hashes_b), rng)
-    with store.session() as session:
-        add_postings(session, 1, hashes_a, postings_a)
-    with store.session() as session:
-        add_postings(session, 1, hashes_b, postings_b)
-
-    query = np.unique(np.concatenate([hashes_a, hashes_b]))
-    with store.session(readonly=True) as session:
-        got_hashes, got_postings = lookup_postings(session, 1, query)
-
-    assert got_hashes.dtype == np.uint32 and got_postings.dtype == POSTING_DTYPE
-    assert len(got_postings) == len(hashes_a) + len(hashes_b)
-    expected = by_hash(hashes_a, postings_a)
-    for h, entries in by_hash(hashes_b, postings_b).items():
-        expected.setdefault(h, []).extend(entries)
-    # Same entries per hash, in the order appended (sound a's, then sound b's).
-    assert by_hash(got_hashes, got_postings) == expected
+# --------------------------------------------------------------------------- peaks: the fingerprint record
+def random_peaks(n: int, rng: np.random.Generator) -> bytes:
+    """Packed peaks of one sound, with NUL and high bytes among them."""
+    packed = np.zeros(n, dtype=STORED_PEAK_DTYPE)
+    packed["time"] = np.sort(rng.random(n) * 1000).astype(np.float32)
+    packed["freq"] = rng.random(n) * 200
+    packed["strength"] = rng.random(n) * 40
+    return packed.tobytes()
 
 
-def test_lookup_returns_nothing_for_absent_hashes_and_other_schemes(store):
-    rng = np.random.default_rng(2)
-    with store.session() as session:
-        sound = new_sound(session, "c" * 64)
-        add_postings(session, 1, np.array([10, 11], np.uint32), make_postings(sound.id, 2, rng))
-    with store.session(readonly=True) as session:
-        absent_hashes, absent = lookup_postings(session, 1, np.array([12, 13], np.uint32))
-        other_hashes, other_scheme = lookup_postings(session, 2, np.array([10, 11], np.uint32))
-        empty_hashes, empty = lookup_postings(session, 1, np.array([], np.uint32))
-        mixed_hashes, _ = lookup_postings(session, 1, np.array([12, 10, 10], np.uint32))
-    assert len(absent) == len(absent_hashes) == 0
-    assert len(other_scheme) == len(other_hashes) == 0
-    assert len(empty) == len(empty_hashes) == 0 and empty.dtype == POSTING_DTYPE
-    assert mixed_hashes.tolist() == [10]  # a duplicate query hash does not duplicate results
-
-
-def test_lookup_of_many_hashes_in_one_call(store):
-    # 50,000 hashes in one call: past SQLite's bound-variable limit (32,766).
+def test_peaks_stream_back_exactly_in_id_order_and_in_batches(store):
     rng = np.random.default_rng(3)
-    stored = np.arange(0, 100_000, 2, dtype=np.uint32)
     with store.session() as session:
-        sound = new_sound(session, "d" * 64)
-        add_postings(session, 1, stored, make_postings(sound.id, len(stored), rng))
-    query = np.arange(0, 50_000, dtype=np.uint32)  # half present, half absent
+        stored = {}
+        for i in range(7):
+            sound = new_sound(session, f"{i:064d}", fingerprint_count=i)
+            stored[sound.id] = random_peaks(50 + i, rng)
+            add_sound_peaks(session, sound.id, stored[sound.id])
+        peakless = new_sound(session, "p" * 64)  # a damaged store: a sound without its record
+    ids = sorted(stored)
     with store.session(readonly=True) as session:
-        hashes, postings = lookup_postings(session, 1, query)
-    assert sorted(hashes.tolist()) == list(range(0, 50_000, 2))
-    assert (postings["sound"] == sound.id).all()
+        batches = list(stream_peaks(session, ids[1], ids[-1], batch_rows=2))
+        everything = [row for batch in stream_peaks(session, 0, peakless.id) for row in batch]
+        assert peakless_sound_ids(session, 0) == [peakless.id]
+        assert peaks_of_sounds(session, [ids[0], peakless.id]) == {ids[0]: stored[ids[0]]}
+    assert [len(b) for b in batches] == [2, 2, 1]  # the ids after the second, up to the last, two at a time
+    assert [row for batch in batches for row in batch] == [(i, ids.index(i), stored[i]) for i in ids[2:]]
+    assert [row[0] for row in everything] == ids  # the peakless sound is left out, for the caller to notice
 
 
-def test_appending_keeps_postings_of_one_hash_in_one_row(store):
-    rng = np.random.default_rng(4)
+def test_adding_peaks_refuses_what_is_not_bytes(store):
     with store.session() as session:
         sound = new_sound(session, "e" * 64)
-        add_postings(session, 3, np.full(5, 77, np.uint32), make_postings(sound.id, 5, rng))
-        add_postings(session, 3, np.full(4, 77, np.uint32), make_postings(sound.id, 4, rng))
-    with store.session(readonly=True) as session:
-        stats = index_stats(session)
-    assert (stats.rows, stats.postings) == (1, 9)
-
-
-@pytest.mark.parametrize(
-    ("hashes", "postings"),
-    [
-        (np.array([1, 2], np.int64), np.zeros(3, POSTING_DTYPE)),  # shape mismatch
-        (np.array([-1], np.int64), np.zeros(1, POSTING_DTYPE)),  # negative hash
-        (np.array([2**32], np.int64), np.zeros(1, POSTING_DTYPE)),  # hash wider than 32 bits
-        (np.array([1.5]), np.zeros(1, POSTING_DTYPE)),  # not integers
-        (np.array([1], np.uint32), np.zeros(1, np.uint64)),  # not postings
-        (np.array([[1]], np.uint32), np.zeros((1, 1), POSTING_DTYPE)),  # not 1-D
-    ],
-)
-def test_bad_postings_are_refused_with_our_error(sqlite_url, hashes, postings):
-    with Store.open(sqlite_url) as store, store.session() as session:
         with pytest.raises(ParameterError):
-            add_postings(session, 1, hashes, postings)
-        with pytest.raises(ParameterError):
-            add_postings(session, -1, np.array([1], np.uint32), np.zeros(1, POSTING_DTYPE))
+            add_sound_peaks(session, sound.id, np.zeros(3, STORED_PEAK_DTYPE))
 
 
 # --------------------------------------------------------------------------- transactions
@@ -157,56 +86,45 @@ def test_failed_ingest_leaves_no_partial_rows(store):
     with pytest.raises(RuntimeError, match="decoder died"):
         with store.session() as session:
             sound = new_sound(session, "f" * 64)
-            add_postings(session, 1, np.arange(100, dtype=np.uint32), make_postings(sound.id, 100, rng))
+            add_sound_peaks(session, sound.id, random_peaks(100, rng))
             raise RuntimeError("decoder died")
     with store.session(readonly=True) as session:
         stats = index_stats(session)
         assert find_sound_by_digest(session, "f" * 64) is None
-        _, postings = lookup_postings(session, 1, np.arange(100, dtype=np.uint32))
+        assert list(stream_peaks(session, 0, 10**9)) == []
     assert (stats.sounds, stats.rows, stats.postings) == (0, 0, 0)
-    assert len(postings) == 0
 
 
-def test_concurrent_writers_on_overlapping_hashes_lose_nothing(store):
+def test_concurrent_writers_lose_nothing(store):
+    # Each ingest appends one sound row and one peaks row: writers never touch a shared row.
     rng = np.random.default_rng(6)
-    with store.session() as session:
-        sound_ids = [new_sound(session, str(i) * 64).id for i in range(2)]
-    batches = 15
-    per_batch = {sid: [make_postings(sid, 400, rng) for _ in range(batches)] for sid in sound_ids}
-    # Both writers hit the same 300 hashes, in different orders.
-    hashes = {
-        sid: [rng.permutation(np.arange(400) % 300).astype(np.uint32) for _ in range(batches)] for sid in sound_ids
-    }
+    per_writer = {w: [random_peaks(300, rng) for _ in range(15)] for w in range(2)}
+    written: dict[int, bytes] = {}
     errors: list[BaseException] = []
-    start = threading.Barrier(len(sound_ids))
+    start = threading.Barrier(2)
 
-    def writer(sid: int) -> None:
+    def writer(w: int) -> None:
         try:
             start.wait()
-            for h, p in zip(hashes[sid], per_batch[sid]):
+            for i, peaks in enumerate(per_writer[w]):
                 with store.session() as session:
                     # Read, then write: the pattern of an ingest (is this sound known?).
-                    index_stats(session)
-                    add_postings(session, 1, h, p)
+                    find_sound_by_digest(session, f"{w}{i:063d}")
+                    sound = new_sound(session, f"{w}{i:063d}")
+                    add_sound_peaks(session, sound.id, peaks)
+                written[sound.id] = peaks
         except BaseException as exc:  # surfaced in the main thread below
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(sid,)) for sid in sound_ids]
+    threads = [threading.Thread(target=writer, args=(w,)) for w in per_writer]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
-
     with store.session(readonly=True) as session:
-        got_hashes, got_postings = lookup_postings(session, 1, np.arange(300, dtype=np.uint32))
-    assert len(got_postings) == 2 * batches * 400
-    got = by_hash(got_hashes, got_postings)
-    for sid in sound_ids:
-        expected = by_hash(np.concatenate(hashes[sid]), np.concatenate(per_batch[sid]))
-        for h, entries in expected.items():
-            # Each writer's own postings survive, in that writer's order.
-            assert [e for e in got[h] if e[0] == sid] == entries
+        got = {i: blob for batch in stream_peaks(session, 0, 10**9) for i, _, blob in batch}
+    assert got == written and len(got) == 30
 
 
 def test_readers_see_committed_state_while_a_writer_is_open(store):
@@ -274,19 +192,18 @@ def test_list_sounds_pages_through_everything_once(store):
     assert len(flagged) == 9 and all(s.label == "flagged" for s in flagged)
 
 
-def test_index_stats_counts_sounds_seconds_postings_rows(store):
+def test_index_stats_counts_sounds_seconds_postings(store):
     rng = np.random.default_rng(7)
     with store.session(readonly=True) as session:
         empty = index_stats(session)
     with store.session() as session:
-        a = new_sound(session, "a" * 64, duration_seconds=12.5)
-        new_sound(session, "b" * 64, duration_seconds=7.5)
-        add_postings(session, 1, np.array([1, 1, 2, 3], np.uint32), make_postings(a.id, 4, rng))
-        add_postings(session, 2, np.array([1], np.uint32), make_postings(a.id, 1, rng))
+        a = new_sound(session, "a" * 64, duration_seconds=12.5, fingerprint_count=4)
+        new_sound(session, "b" * 64, duration_seconds=7.5, fingerprint_count=1)
+        add_sound_peaks(session, a.id, random_peaks(40, rng))
     with store.session(readonly=True) as session:
         stats = index_stats(session)
     assert (empty.sounds, empty.postings, empty.rows) == (0, 0, 0)
-    assert (stats.sounds, stats.seconds, stats.postings, stats.rows) == (2, 20.0, 5, 4)
+    assert (stats.sounds, stats.seconds, stats.postings, stats.rows) == (2, 20.0, 5, 0)
     assert stats.bytes_on_disk is not None and stats.bytes_on_disk > 0
 
 

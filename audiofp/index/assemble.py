@@ -1,0 +1,174 @@
+"""Writing a snapshot's arrays: postings put in hash order on disk, merged into the previous generation.
+
+A full build sorts every posting of the store; an incremental build merges
+the postings of the sounds added since the previous generation into that
+generation's (already ordered) arrays. Both stream, so memory stays about one
+*bucket* whatever the size of the index:
+
+1. the incoming postings are partitioned by the top bits of their hash into
+   bucket files (one pass, appends only);
+2. bucket by bucket, in hash order, the incoming postings are sorted, merged
+   with the previous generation's postings of the same hash range (a linear
+   merge: they are already sorted), and appended to the output.
+
+An incremental build therefore costs one sequential copy of the previous
+generation plus the sort of what is new, not a sort of the whole index.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.inverted import InvertedIndex
+from ..engine.types import POSTING_DTYPE
+
+#: Postings per bucket aimed at: about 60 MB of working memory per bucket.
+TARGET_BUCKET_POSTINGS = 4_000_000
+
+#: At most 2**this buckets (each an open file pair while partitioning).
+MAX_BUCKET_BITS = 10
+
+#: Bits the anchor frequency occupies in a merge key below the hash.
+_FREQ_BITS = 8 * POSTING_DTYPE["freq"].itemsize
+
+
+def bucket_bits(expected_postings: int) -> int:
+    """How many top hash bits split ``expected_postings`` into buckets of about the target size."""
+    buckets = max(1, -(-int(expected_postings) // TARGET_BUCKET_POSTINGS))
+    return min(MAX_BUCKET_BITS, int(np.ceil(np.log2(buckets))))
+
+
+class _Partitions:
+    """Incoming postings split by the top ``bits`` of their hash into files under ``folder``."""
+
+    def __init__(self, folder: Path, bits: int) -> None:
+        self.folder = folder
+        self.bits = bits
+        self.counts = np.zeros(1 << bits, dtype=np.int64)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, bucket: int, what: str) -> Path:
+        return self.folder / f"{bucket:04d}.{what}"
+
+    def add(self, hashes: np.ndarray, postings: np.ndarray) -> None:
+        if hashes.size == 0:
+            return
+        buckets = (hashes >> np.uint32(32 - self.bits)).astype(np.int64) if self.bits else np.zeros(hashes.size, np.int64)
+        order = np.argsort(buckets, kind="stable")
+        bounds = np.searchsorted(buckets[order], np.arange((1 << self.bits) + 1))
+        for bucket in np.flatnonzero(np.diff(bounds)).tolist():
+            chosen = order[bounds[bucket]: bounds[bucket + 1]]
+            with open(self._path(bucket, "hashes"), "ab") as out:
+                out.write(np.ascontiguousarray(hashes[chosen], dtype=np.uint32).tobytes())
+            with open(self._path(bucket, "postings"), "ab") as out:
+                out.write(np.ascontiguousarray(postings[chosen]).tobytes())
+            self.counts[bucket] += chosen.size
+
+    def read(self, bucket: int) -> tuple[np.ndarray, np.ndarray]:
+        """The bucket's postings sorted by (hash, anchor frequency), as the index keeps them."""
+        if not self.counts[bucket]:
+            return np.zeros(0, np.uint32), np.zeros(0, POSTING_DTYPE)
+        hashes = np.fromfile(self._path(bucket, "hashes"), dtype=np.uint32)
+        postings = np.fromfile(self._path(bucket, "postings"), dtype=POSTING_DTYPE)
+        if hashes.size != self.counts[bucket] or postings.size != self.counts[bucket]:
+            raise RuntimeError(f"bucket file {bucket} of {self.folder} holds other data than was written")
+        order = np.lexsort((postings["freq"], hashes))
+        return hashes[order], postings[order]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _previous_range(base: InvertedIndex, bucket: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The previous generation's postings whose hashes fall in ``bucket``, with their hashes."""
+    low, high = bucket << (32 - bits), (bucket + 1) << (32 - bits)
+    first = int(np.searchsorted(base.hashes, low))
+    last = int(np.searchsorted(base.hashes, high)) if high <= np.iinfo(np.uint32).max else base.hashes.size
+    starts = np.asarray(base.starts[first: last + 1], dtype=np.int64)
+    postings = np.asarray(base.postings[starts[0]: starts[-1]]) if starts.size else np.zeros(0, POSTING_DTYPE)
+    hashes = np.repeat(np.asarray(base.hashes[first:last]), np.diff(starts))
+    return hashes, postings
+
+
+def _merge_keys(hashes: np.ndarray, postings: np.ndarray) -> np.ndarray:
+    return (hashes.astype(np.uint64) << np.uint64(_FREQ_BITS)) | postings["freq"].astype(np.uint64)
+
+
+def merge_sorted(old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Two (hashes, postings) runs sorted by (hash, anchor frequency), merged; ties keep ``old`` first."""
+    old_hashes, old_postings = old
+    new_hashes, new_postings = new
+    if new_hashes.size == 0:
+        return old_hashes, old_postings
+    if old_hashes.size == 0:
+        return new_hashes, new_postings
+    # Each new posting lands after every old one with a key not above its own.
+    places = np.searchsorted(_merge_keys(old_hashes, old_postings), _merge_keys(new_hashes, new_postings),
+                             side="right") + np.arange(new_hashes.size)
+    from_old = np.ones(old_hashes.size + new_hashes.size, dtype=bool)
+    from_old[places] = False
+    hashes = np.empty(from_old.size, dtype=np.uint32)
+    postings = np.empty(from_old.size, dtype=POSTING_DTYPE)
+    hashes[places], postings[places] = new_hashes, new_postings
+    hashes[from_old], postings[from_old] = old_hashes, old_postings
+    return hashes, postings
+
+
+def write_index(folder: Path, chunks: Iterable[tuple[np.ndarray, np.ndarray]], *, base: InvertedIndex | None,
+                expected_postings: int, say: Callable[[str], None] = lambda _line: None) -> int:
+    """Write ``hashes.npy``, ``starts.npy`` and ``postings.npy`` of a snapshot into ``folder``.
+
+    Parameters
+    ----------
+    folder : Path
+        The generation being built (empty).
+    chunks : iterable of (np.ndarray of uint32, np.ndarray of POSTING_DTYPE)
+        The postings to add, in any order, with their hashes.
+    base : InvertedIndex or None
+        The previous generation to merge them into (None: a full build).
+    expected_postings : int
+        About how many postings ``chunks`` yields (sizes the buckets).
+
+    Returns
+    -------
+    int
+        Postings written (the previous generation's plus the new ones).
+    """
+    previous = 0 if base is None else len(base.postings)
+    bits = bucket_bits(previous + expected_postings)
+    parts = _Partitions(folder / "parts", bits)
+    try:
+        for hashes, postings in chunks:
+            parts.add(hashes, postings)
+        total = previous + int(parts.counts.sum())
+        say(f"{int(parts.counts.sum()):,} new postings in {1 << bits} buckets; writing {total:,}")
+        out = np.lib.format.open_memmap(folder / "postings.npy", mode="w+", dtype=POSTING_DTYPE, shape=(total,))
+        hash_parts: list[np.ndarray] = []
+        count_parts: list[np.ndarray] = []
+        written = 0
+        for bucket in range(1 << bits):
+            merged_hashes, merged = parts.read(bucket)
+            if base is not None:
+                merged_hashes, merged = merge_sorted(_previous_range(base, bucket, bits), (merged_hashes, merged))
+            if merged.size == 0:
+                continue
+            out[written: written + merged.size] = merged
+            written += merged.size
+            firsts = np.r_[0, np.flatnonzero(np.diff(merged_hashes)) + 1]
+            hash_parts.append(merged_hashes[firsts])
+            count_parts.append(np.diff(np.r_[firsts, merged.size]))
+        if written != total:
+            raise RuntimeError(f"wrote {written} postings where {total} were expected")
+        out.flush()
+        del out
+    finally:
+        parts.remove()
+    hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, np.uint32)
+    counts = np.concatenate(count_parts) if count_parts else np.zeros(0, np.int64)
+    np.save(folder / "hashes.npy", hashes.astype(np.uint32, copy=False))
+    np.save(folder / "starts.npy", np.r_[0, np.cumsum(counts)].astype(np.int64))
+    return total
