@@ -37,9 +37,10 @@ class GroupContext(Protocol):
 def serve(obj: GroupContext, host: str, port: int, workers: int, threads: int) -> None:
     """Run the HTTP API (gunicorn) on the configured store (SQLite by default)."""
     url = obj.settings.resolved_database_url
-    # Migrate once here, so workers do not race to do it at their first request;
-    # a store that cannot be opened fails the command with its exit code.
-    prepare_store(url)
+    # Migrate (and build the index snapshot if there is none) once here, so workers
+    # do not race to do it at their first request; a store that cannot be opened
+    # fails the command with its exit code.
+    prepare_store(url, index_dir=obj.settings.resolved_index_dir)
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

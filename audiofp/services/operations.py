@@ -45,13 +45,21 @@ def open_store(url: str, *, migrate: bool = True, index_dir: Path | None = None,
     return store
 
 
-def prepare_store(url: str) -> None:
+def prepare_store(url: str, *, index_dir: Path | None = None) -> None:
     """Create or migrate the store at ``url`` and check it, then close it again.
 
     Run once before starting API workers, so that they do not race to migrate
-    at their first request, and so that a wrong store fails the start, not a request.
+    at their first request, and so that a wrong store fails the start, not a
+    request. With ``index_dir``, the store's index snapshot there is built too
+    if none is usable, so that no upload waits for it (and no worker is timed
+    out building it).
     """
-    open_store(url).dispose()
+    store = open_store(url, index_dir=index_dir)
+    try:
+        if index_dir is not None:
+            index.reader_of(store).status()  # builds the snapshot if there is none to use
+    finally:
+        store.dispose()
 
 
 def list_sounds_page(store: Store, *, after_id: int = 0, limit: int = 100,
