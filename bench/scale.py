@@ -68,10 +68,12 @@ from sqlalchemy import text  # noqa: E402
 import audiofp.store as _db  # noqa: E402
 from audiofp import index as snapshot_index  # noqa: E402
 from audiofp import services  # noqa: E402
-from audiofp.engine.params import DEFAULT_PARAMS  # noqa: E402
-from audiofp.engine.types import POSTING_DTYPE  # noqa: E402
+from audiofp.engine.fingerprint import index_from_peaks  # noqa: E402
+from audiofp.engine.params import DEFAULT_PARAMS, FingerprintParams  # noqa: E402
+from audiofp.engine.types import Peaks  # noqa: E402
 from audiofp.errors import AudioFPError  # noqa: E402
-from audiofp.store import Store, add_postings, add_sound  # noqa: E402
+from audiofp.services.catalogue import NewSound, add_sound_fingerprint  # noqa: E402
+from audiofp.store import Store  # noqa: E402
 
 from .manifest import Negative, Query  # noqa: E402
 from .metrics import NegativeOutcome, percentile, score_query, summarize_negatives, summarize_queries  # noqa: E402
@@ -111,77 +113,123 @@ class _SqlLookups:
         _db.lookup_postings = counted  # audiofp.index.reader calls it through the module
 
 
-# --------------------------------------------------------------------------- filler model
-@dataclass(frozen=True)
-class PostingModel:
-    """Empirical distribution of the real index's postings.
+# --------------------------------------------------------------------------- filler
+#: Lengths of the stretches of real peaks a filler sound is assembled from, seconds (uniform).
+SEGMENT_SECONDS = (5.0, 10.0)
+#: How far each stretch is moved in log-frequency, bins, up or down (uniform; 36 bins an octave: 2 to 8 semitones).
+SHIFT_BINS = (6, 24)
 
-    ``hash_cdf`` is over ``hash_values``; ``freq_cdf`` and ``span_cdf`` over 0..255.
+
+@dataclass(frozen=True)
+class FillerModel:
+    """The real sounds' stored peaks, which filler sounds are cut from.
+
+    A filler sound is a run of 5-10 s stretches of the real sounds' peaks laid
+    end to end, each played backwards in time and moved in log-frequency.
+    Peak density, the local shapes the triplets are formed from and so the
+    hash distribution are those of real audio; but no edit the matcher
+    searches reverses time, so a filler sound never truly matches a real
+    reference or a query (it adds the chance collisions of a large catalogue
+    and nothing else).
+
+    ``sources`` are the real sounds' peaks in a fixed order (the same store
+    gives the same filler); ``frames`` their lengths; ``freq_low`` /
+    ``freq_high`` the band their peaks occupy (a moved peak outside it is
+    dropped: the index holds nothing there).
     """
 
-    hash_values: np.ndarray
-    hash_cdf: np.ndarray
-    freq_cdf: np.ndarray
-    span_cdf: np.ndarray
-    postings_per_second: float
+    sound_ids: tuple[int, ...]
+    sources: tuple[Peaks, ...]
+    frames: np.ndarray
+    freq_low: float
+    freq_high: float
+    frame_seconds: float
+    real_seconds: float
+    real_postings: int
 
     @classmethod
-    def from_store(cls, store: Store, real_sounds: set[int] | None = None) -> "PostingModel":
-        """Histogram every posting in the store (or only those of ``real_sounds``, when filler is already in)."""
-        hashes: list[int] = []
-        counts: list[int] = []
-        freq = np.zeros(256, np.int64)
-        span = np.zeros(256, np.int64)
-        real = None if real_sounds is None else np.asarray(sorted(real_sounds), np.uint32)
+    def from_store(cls, store: Store, sound_ids: list[int]) -> "FillerModel":
+        """The model of the sounds ``sound_ids`` (in that order: it fixes the filler drawn from a seed)."""
+        ids = list(dict.fromkeys(int(i) for i in sound_ids))
         with store.session(readonly=True) as session:
-            if real is None:
-                seconds = float(session.execute(text("SELECT COALESCE(SUM(duration_seconds), 0) FROM sounds")).scalar_one())
-            else:
-                seconds = float(session.execute(
-                    text("SELECT COALESCE(SUM(duration_seconds), 0) FROM sounds WHERE label IS NULL OR label <> :f"),
-                    {"f": FILLER_LABEL}).scalar_one())
-            # ORDER BY: the same index gives the same model (and filler) on every backend.
-            for key, blob in session.execute(text("SELECT key, postings FROM fingerprints ORDER BY key")):
-                postings = np.frombuffer(bytes(blob), dtype=POSTING_DTYPE)
-                if real is not None:
-                    postings = postings[np.isin(postings["sound"], real)]
-                    if not len(postings):
-                        continue
-                hashes.append(int(key) & 0xFFFFFFFF)
-                counts.append(len(postings))
-                freq += np.bincount(postings["freq"], minlength=256)
-                span += np.bincount(postings["span"], minlength=256)
-        total = float(sum(counts))
-        if not total or not seconds:
-            raise RuntimeError("the store holds no postings to model the filler on")
+            blobs = _db.peaks_of_sounds(session, ids)
+            sounds = _db.get_sounds(session, ids)
+        missing = [i for i in ids if i not in blobs or i not in sounds]
+        if missing:
+            raise RuntimeError(f"{len(missing)} real sounds have no stored peaks (first: {missing[:5]}); "
+                               "the filler is cut from them")
+        frame_seconds = store.params.frame_seconds
+        sources = tuple(Peaks.from_bytes(blobs[i]) for i in ids)
+        if not ids or not sum(len(p) for p in sources):
+            raise RuntimeError("the store holds no real peaks to cut filler from")
+        freqs = np.concatenate([p.freq for p in sources])
         return cls(
-            hash_values=np.asarray(hashes, np.uint32),
-            hash_cdf=np.cumsum(np.asarray(counts, np.float64)) / total,
-            freq_cdf=np.cumsum(freq) / freq.sum(),
-            span_cdf=np.cumsum(span) / span.sum(),
-            postings_per_second=total / seconds,
+            sound_ids=tuple(ids), sources=sources,
+            frames=np.array([sounds[i].duration_seconds / frame_seconds for i in ids], np.float64),
+            freq_low=float(freqs.min()), freq_high=float(freqs.max()), frame_seconds=frame_seconds,
+            real_seconds=float(sum(sounds[i].duration_seconds for i in ids)),
+            real_postings=int(sum(sounds[i].fingerprint_count for i in ids)),
         )
 
-    def save(self, path: Path) -> None:
-        np.savez(path, hash_values=self.hash_values, hash_cdf=self.hash_cdf, freq_cdf=self.freq_cdf,
-                 span_cdf=self.span_cdf, postings_per_second=np.float64(self.postings_per_second))
+    @property
+    def peaks_per_second(self) -> float:
+        return sum(len(p) for p in self.sources) / self.real_seconds
 
-    @classmethod
-    def load(cls, path: Path) -> "PostingModel":
-        with np.load(path) as data:
-            return cls(hash_values=data["hash_values"], hash_cdf=data["hash_cdf"], freq_cdf=data["freq_cdf"],
-                       span_cdf=data["span_cdf"], postings_per_second=float(data["postings_per_second"]))
+    @property
+    def postings_per_second(self) -> float:
+        return self.real_postings / self.real_seconds
 
-    def sample(self, gen: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` hashes and their posting fields (sound and time left for the caller)."""
-        def draw(cdf: np.ndarray) -> np.ndarray:
-            return np.minimum(np.searchsorted(cdf, gen.random(n), side="right"), len(cdf) - 1)
+    def sound_peaks(self, gen: np.random.Generator, seconds: float) -> Peaks:
+        """The peaks of one filler sound ``seconds`` long, sorted by time."""
+        total = seconds / self.frame_seconds
+        # Stretches are drawn in proportion to the sources' lengths: every second of real audio is equally likely.
+        cumulative = np.cumsum(self.frames) / self.frames.sum()
+        times: list[np.ndarray] = []
+        freqs: list[np.ndarray] = []
+        strengths: list[np.ndarray] = []
+        cursor = 0.0
+        while cursor < total:
+            src = min(int(np.searchsorted(cumulative, gen.random(), side="right")), len(self.sources) - 1)
+            length = min(gen.uniform(*SEGMENT_SECONDS) / self.frame_seconds, float(self.frames[src]), total - cursor)
+            start = gen.uniform(0.0, float(self.frames[src]) - length)
+            shift = float(gen.integers(SHIFT_BINS[0], SHIFT_BINS[1] + 1)) * (1.0 if gen.random() < 0.5 else -1.0)
+            peaks = self.sources[src]
+            lo, hi = np.searchsorted(peaks.time, [start, start + length], side="left")
+            # Backwards: a peak x frames into the stretch lands length - x frames into its place here,
+            # which keeps the peaks sorted by time (within (cursor, cursor + length]).
+            t = cursor + ((start + length) - peaks.time[lo:hi][::-1].astype(np.float64))
+            f = peaks.freq[lo:hi][::-1] + np.float32(shift)
+            keep = (f >= self.freq_low) & (f <= self.freq_high)
+            times.append(t[keep])
+            freqs.append(f[keep])
+            strengths.append(peaks.strength[lo:hi][::-1][keep])
+            cursor += length
+        return Peaks(time=np.concatenate(times).astype(np.float32), freq=np.concatenate(freqs).astype(np.float32),
+                     strength=np.concatenate(strengths).astype(np.float32))
 
-        hashes = self.hash_values[draw(self.hash_cdf)]
-        postings = np.empty(n, dtype=POSTING_DTYPE)
-        postings["freq"] = draw(self.freq_cdf).astype(np.uint8)
-        postings["span"] = draw(self.span_cdf).astype(np.uint8)
-        return hashes, postings
+
+def filler_digest(seed: int, index: int) -> str:
+    """Content digest of filler sound ``index`` (counted over the store's life) of ``seed``."""
+    return hashlib.sha256(f"filler:{seed}:{index}".encode()).hexdigest()
+
+
+def filler_sounds(model: FillerModel, params: FingerprintParams, seed: int, first: int,
+                  count: int) -> Iterator[tuple[int, NewSound]]:
+    """Filler sounds ``first`` .. ``first + count - 1`` of ``seed``, fingerprinted as the product indexes peaks.
+
+    One generator seeded by ``(seed, first)`` draws them in order, so the same
+    chunk always holds the same sounds.
+    """
+    gen = np.random.default_rng([seed, first])
+    for i in range(first, first + count):
+        peaks = model.sound_peaks(gen, FILLER_SECONDS)
+        yield i, NewSound(index_from_peaks(peaks, params, duration=FILLER_SECONDS), filler_digest(seed, i),
+                          FILLER_SECONDS)
+
+
+def real_sound_order(sound_to_ref: dict[int, str]) -> list[int]:
+    """The real sounds in reference-id order: the same corpus gives the same filler whatever ids the store gave."""
+    return sorted(sound_to_ref, key=lambda sound_id: (sound_to_ref[sound_id], sound_id))
 
 
 def filler_count(store: Store) -> int:
@@ -190,72 +238,93 @@ def filler_count(store: Store) -> int:
         return int(session.execute(text("SELECT COUNT(*) FROM sounds WHERE label = :f"), {"f": FILLER_LABEL}).scalar_one())
 
 
-def add_filler(store: Store, model: PostingModel, hours: float, *, chunk_hours: float, seed: int,
+def _rates(sounds: int, audio_hours: float, postings: int, seconds: float) -> dict[str, float]:
+    def per(x: float) -> float:
+        return x / seconds if seconds > 0 else float("nan")
+
+    return {"sounds_per_second": per(sounds), "audio_hours_per_second": per(audio_hours),
+            "postings_per_second": per(postings)}
+
+
+def summarize_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Write rate over several chunks (their sounds, hours and derived postings over their write seconds)."""
+    if not chunks:
+        return None
+    sounds = sum(c["sounds"] for c in chunks)
+    hours = sum(c["audio_hours"] for c in chunks)
+    postings = sum(c["postings"] for c in chunks)
+    write = sum(c["write_seconds"] for c in chunks)
+    return {"chunks": len(chunks), "sounds": sounds, "audio_hours": hours, "postings": postings,
+            "peaks": sum(c.get("peaks", 0) for c in chunks), "write_seconds": write,
+            "generate_seconds": sum(c.get("generate_seconds", 0.0) for c in chunks),
+            **_rates(sounds, hours, postings, write)}
+
+
+def add_filler(store: Store, model: FillerModel, hours: float, *, chunk_hours: float, seed: int,
                log: Callable[[str], None], first_index: int = 0,
                on_chunk: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Write ``hours`` of filler sounds and postings; return timing figures (and one record per chunk).
+    """Register ``hours`` of filler sounds through the product's write path; return timing figures and one record per chunk.
 
-    Filler sound ``i`` (counted over the store's life, from ``first_index``)
-    has digest ``filler:<seed>:<i>``; each chunk draws from its own generator
-    seeded by ``(seed, first sound of the chunk)``, so a store filled in steps
-    holds the same filler as one filled at once.
+    Each filler sound goes through ``services.catalogue.add_sound_fingerprint``
+    (the sound row and what the store keeps of it), a chunk of sounds per
+    transaction. Filler sound ``i`` (counted over the store's life, from
+    ``first_index``) has digest ``sha256("filler:<seed>:<i>")``, and each
+    chunk's sounds are drawn from a generator seeded by ``(seed, first sound
+    of the chunk)``, so a store filled in steps of whole chunks holds the same
+    filler as one filled at once.
+
+    ``write_seconds`` is the transaction (registering and committing);
+    ``generate_seconds`` assembling the peaks and forming their hashes (which
+    the product does while decoding an upload, not in the transaction).
     """
-    frames = FILLER_SECONDS / store.params.frame_seconds
-    per_sound = int(round(model.postings_per_second * FILLER_SECONDS))
     n_sounds = max(0, int(np.ceil(hours * 3600 / FILLER_SECONDS - 1e-9)))
     per_chunk = max(1, int(chunk_hours * 3600 / FILLER_SECONDS))
     started = time.perf_counter()
-    written = 0
-    write_seconds = 0.0
     chunks: list[dict[str, Any]] = []
     for first in range(first_index, first_index + n_sounds, per_chunk):
         count = min(per_chunk, first_index + n_sounds - first)
+        generate = 0.0
+        postings = peaks = 0
         t0 = time.perf_counter()
-        gen = np.random.default_rng([seed, first])
-        hashes, postings = model.sample(gen, per_sound * count)
-        times = (gen.random(len(postings)) * frames).astype(np.uint32)
-        t1 = time.perf_counter()
-        with store.session() as session:
-            ids = []
-            for i in range(first, first + count):
-                sound = add_sound(
-                    session,
-                    content_digest=hashlib.sha256(f"filler:{seed}:{i}".encode()).hexdigest(),
-                    duration_seconds=FILLER_SECONDS,
-                    scheme=store.params.scheme,
-                    fingerprint_count=per_sound,
-                    label=FILLER_LABEL,
-                    source_name="bench.scale filler",
-                )
-                ids.append(sound.id)
-            postings["sound"] = np.repeat(np.asarray(ids, np.uint32), per_sound)
-            postings["time"] = times
-            add_postings(session, store.params.scheme, hashes, postings)
-        t2 = time.perf_counter()
-        written += len(postings)
-        write_seconds += t2 - t1
+        with _db.transaction(store) as session:
+            sounds = filler_sounds(model, store.params, seed, first, count)
+            while True:
+                g0 = time.perf_counter()
+                item = next(sounds, None)
+                generate += time.perf_counter() - g0
+                if item is None:
+                    break
+                _, sound = item
+                outcome = add_sound_fingerprint(session, store, sound, label=FILLER_LABEL,
+                                                source_name="bench.scale filler")
+                if not outcome.created:
+                    raise RuntimeError(f"filler sound {sound.digest[:12]} was already in the store: "
+                                       "the filler count and the seed disagree")
+                postings += outcome.fingerprints
+                peaks += len(sound.fingerprint.peaks) if sound.fingerprint.peaks is not None else 0
+        wall = time.perf_counter() - t0
+        write = wall - generate
         chunk_audio_hours = count * FILLER_SECONDS / 3600
         record = {
-            "first_sound": first, "sounds": count, "postings": int(len(postings)), "audio_hours": chunk_audio_hours,
-            "generate_seconds": t1 - t0, "write_seconds": t2 - t1,
-            "postings_per_second": len(postings) / (t2 - t1), "audio_hours_per_second": chunk_audio_hours / (t2 - t1),
+            "first_sound": first, "sounds": count, "audio_hours": chunk_audio_hours, "postings": postings,
+            "peaks": peaks, "generate_seconds": generate, "write_seconds": write,
+            **_rates(count, chunk_audio_hours, postings, write),
             "filler_sounds_after": first + count,
         }
         chunks.append(record)
         if on_chunk is not None:
             on_chunk(record)
-        elapsed = time.perf_counter() - started
-        log(f"  filler {first + count - first_index}/{n_sounds} sounds (#{first + count} in store), "
-            f"{written / 1e6:.1f} M postings; chunk {record['postings_per_second'] / 1e6:.2f} M/s "
-            f"({record['audio_hours_per_second']:.2f} h/s) in {t2 - t1:.1f} s; overall {written / elapsed / 1e6:.2f} M/s")
-        del hashes, postings, times
+        done = first + count - first_index
+        log(f"  filler {done}/{n_sounds} sounds (#{first + count} in store), {postings / 1e6:.2f} M postings in the "
+            f"chunk; written at {record['sounds_per_second']:.1f} sounds/s ({record['audio_hours_per_second']:.2f} h/s, "
+            f"{record['postings_per_second'] / 1e6:.2f} M postings/s) in {write:.1f} s, generated in {generate:.1f} s")
     elapsed = time.perf_counter() - started
-    return {"filler_sounds": n_sounds, "filler_postings": written, "filler_seconds": elapsed,
-            "filler_write_seconds": write_seconds,
-            "filler_postings_per_second": written / elapsed if elapsed else float("nan"),
-            "filler_write_postings_per_second": written / write_seconds if write_seconds else float("nan"),
-            "filler_write_hours_per_second": (n_sounds * FILLER_SECONDS / 3600) / write_seconds if write_seconds else float("nan"),
-            "chunks": chunks}
+    overall = summarize_chunks(chunks) or {}
+    return {"filler_sounds": n_sounds, "filler_postings": overall.get("postings", 0),
+            "filler_peaks": overall.get("peaks", 0), "filler_seconds": elapsed,
+            "filler_write_seconds": overall.get("write_seconds", 0.0),
+            "filler_generate_seconds": overall.get("generate_seconds", 0.0),
+            "write_rate": overall or None, "chunks": chunks}
 
 
 # --------------------------------------------------------------------------- measuring
@@ -413,35 +482,33 @@ class KindRun:
             out["workdir"] = str(workdir)
             kept = args.keep is not None or args.reuse is not None
             self.state_path = workdir / f"scale-{self.kind}.json" if kept else None
-            model_path = workdir / f"scale-{self.kind}-model.npz"
             if args.reuse is not None:
                 if self.state_path is None or not self.state_path.exists():
                     raise RuntimeError(f"{workdir} has no scale-{self.kind}.json: not a store kept by bench.scale")
                 self.state = json.loads(self.state_path.read_text())
                 sound_to_ref = {int(k): v for k, v in self.state["sound_to_ref"].items()}
-                if model_path.exists():
-                    model = PostingModel.load(model_path)
-                else:
-                    self.say("no saved filler model: histogramming the real sounds' postings again")
-                    model = PostingModel.from_store(store, set(sound_to_ref))
                 out["ingest"] = {**self.state.get("ingest", {}), "reused": True}
                 seed = int(self.state.get("seed", args.seed))
             else:
                 self.say(f"ingesting {len(refs)} real references")
                 sound_to_ref, ingest = ingest_all(store, args.corpus, refs, self.log)
-                model = PostingModel.from_store(store)
                 seed = args.seed
                 out["ingest"] = ingest
                 self.state = {"kind": self.kind, "store_url": out["store_url"], "seed": seed,
                               "sound_to_ref": {str(k): v for k, v in sound_to_ref.items()},
                               "ingest": ingest, "chunks": [], "params_digest": DEFAULT_PARAMS.digest()}
-                if kept:
-                    model.save(model_path)
                 self.write_state()
+            model = FillerModel.from_store(store, real_sound_order(sound_to_ref))
+            out["filler_model"] = {"real_sounds": len(model.sound_ids), "real_hours": model.real_seconds / 3600,
+                                   "real_peaks_per_second": model.peaks_per_second,
+                                   "real_postings_per_second": model.postings_per_second,
+                                   "band_bins": [model.freq_low, model.freq_high],
+                                   "segment_seconds": list(SEGMENT_SECONDS), "shift_bins": list(SHIFT_BINS)}
             out["real_postings_per_second"] = model.postings_per_second
             out["corpus_references"] = len(sound_to_ref)
             self.save()
-            self.say(f"{model.postings_per_second:.0f} postings per second of audio in the real references")
+            self.say(f"filler cut from {len(model.sound_ids)} real sounds: {model.peaks_per_second:.1f} peaks and "
+                     f"{model.postings_per_second:.0f} postings per second of audio")
             _SqlLookups.install()
 
             all_chunks: list[dict[str, Any]] = list(self.state.get("chunks", []))
@@ -462,7 +529,7 @@ class KindRun:
                         self.save()
                         raise
 
-    def measure_size(self, store: Store, workdir: Path, model: PostingModel, seed: int, size: float,
+    def measure_size(self, store: Store, workdir: Path, model: FillerModel, seed: int, size: float,
                      record: dict[str, Any], all_chunks: list[dict[str, Any]], sound_to_ref: dict[int, str],
                      clips: list[Query | Negative], clips_file: Any) -> None:
         args = self.args

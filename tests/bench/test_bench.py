@@ -145,28 +145,6 @@ def test_calibration_threshold_rejects_every_negative_and_reports_recall_kept() 
     assert rows["false_match_probability"][5] == "50.0%"
 
 
-def test_filler_postings_follow_the_real_distribution() -> None:
-    from bench.scale import PostingModel
-
-    freq = np.zeros(256)
-    freq[[10, 20]] = [1, 3]
-    span = np.zeros(256)
-    span[40] = 1
-    model = PostingModel(
-        hash_values=np.array([7, 9], np.uint32),
-        hash_cdf=np.array([0.2, 1.0]),
-        freq_cdf=np.cumsum(freq) / freq.sum(),
-        span_cdf=np.cumsum(span) / span.sum(),
-        postings_per_second=40.0,
-    )
-    hashes, postings = model.sample(np.random.default_rng(0), 20_000)
-    assert set(np.unique(hashes)) == {7, 9}
-    assert np.mean(hashes == 7) == pytest.approx(0.2, abs=0.02)
-    assert set(np.unique(postings["freq"])) == {10, 20}
-    assert np.mean(postings["freq"] == 20) == pytest.approx(0.75, abs=0.02)
-    assert (postings["span"] == 40).all()
-
-
 def test_cut_clip_avoids_silent_stretches(banks: Banks) -> None:
     from bench.corpus import cut_clip
 

@@ -1,0 +1,164 @@
+"""The scale test's filler: real peaks cut into stretches, played backwards, moved in pitch.
+
+If the filler could match, every false-positive figure at scale would be the
+filler's; if it were not built like real audio, every latency figure would be
+of another index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiofp import services
+from audiofp.config import Settings
+from audiofp.engine.params import DEFAULT_PARAMS
+from audiofp.engine.types import Peaks
+from audiofp.store import Store, get_sounds, peaks_of_sounds
+from bench.scale import (
+    FILLER_LABEL,
+    FILLER_SECONDS,
+    SEGMENT_SECONDS,
+    SHIFT_BINS,
+    FillerModel,
+    add_filler,
+    filler_count,
+    filler_sounds,
+)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+FRAME = DEFAULT_PARAMS.frame_seconds
+
+
+def synthetic_model(*, band: tuple[float, float] = (0.0, 200.0)) -> FillerModel:
+    """Two sources whose peaks carry their own index as strength, so a filler peak tells where it came from."""
+    gen = np.random.default_rng(5)
+    sources = []
+    offset = 0
+    for seconds in (60.0, 45.0):
+        n = int(seconds * 15)  # about the real audio's 15 peaks a second
+        time = np.sort(gen.uniform(0, seconds / FRAME, n)).astype(np.float32)
+        freq = gen.uniform(60.0, 110.0, n).astype(np.float32)
+        sources.append(Peaks(time=time, freq=freq, strength=np.arange(offset, offset + n, dtype=np.float32)))
+        offset += n
+    return FillerModel(sound_ids=(1, 2), sources=tuple(sources), frames=np.array([60.0 / FRAME, 45.0 / FRAME]),
+                       freq_low=band[0], freq_high=band[1], frame_seconds=FRAME, real_seconds=105.0,
+                       real_postings=0)
+
+
+def test_a_filler_sound_is_backwards_pitch_moved_stretches_of_real_peaks() -> None:
+    model = synthetic_model()
+    originals = Peaks(time=np.concatenate([s.time for s in model.sources]),
+                      freq=np.concatenate([s.freq for s in model.sources]),
+                      strength=np.concatenate([s.strength for s in model.sources]))
+    peaks = model.sound_peaks(np.random.default_rng(1), FILLER_SECONDS)
+    assert np.all(np.diff(peaks.time) >= 0)
+    assert 0 < peaks.time.min() and peaks.time.max() <= FILLER_SECONDS / FRAME + 1e-3
+    source = peaks.strength.astype(np.int64)
+    # A stretch: filler time + original time constant (played backwards), frequency moved by one whole shift.
+    # Stretches are laid in time order, so one is a run of consecutive filler peaks (float32 times: a tolerance).
+    mirror = peaks.time.astype(np.float64) + originals.time[source]
+    shift = np.round(peaks.freq - originals.freq[source], 3)
+    cuts = np.flatnonzero((np.abs(np.diff(mirror)) > 0.05) | (np.diff(shift) != 0)) + 1
+    groups = np.split(np.arange(len(peaks)), cuts)
+    assert FILLER_SECONDS / SEGMENT_SECONDS[1] <= len(groups) <= FILLER_SECONDS / SEGMENT_SECONDS[0] + 1
+    last_end = 0.0
+    for members in groups:
+        s = float(shift[members[0]])
+        ids = np.sort(source[members])
+        assert SHIFT_BINS[0] <= abs(s) <= SHIFT_BINS[1] and s == round(s)
+        # Every original peak of the stretch is there (nothing dropped inside the band), in reverse order.
+        assert np.array_equal(ids, np.arange(ids[0], ids[-1] + 1))
+        assert np.all(np.diff(source[members]) == -1)
+        times = peaks.time[members]
+        assert (times.max() - times.min()) * FRAME <= SEGMENT_SECONDS[1] + 1e-3
+        assert times.min() >= last_end - 1e-3  # laid end to end, never overlapping
+        last_end = float(times.max())
+    # Stretches of about 7.5 s of 15 peaks a second: the density of the real peaks.
+    assert len(peaks) / FILLER_SECONDS == pytest.approx(15.0, rel=0.15)
+
+
+def test_peaks_moved_out_of_the_real_band_are_dropped() -> None:
+    model = synthetic_model(band=(60.0, 110.0))
+    peaks = model.sound_peaks(np.random.default_rng(2), FILLER_SECONDS)
+    assert peaks.freq.min() >= 60.0 and peaks.freq.max() <= 110.0
+    # Moves of 6-24 bins on a 50-bin band lose a good part of the peaks, never all.
+    assert 0.3 < len(peaks) / (15 * FILLER_SECONDS) < 0.95
+
+
+def test_filler_of_a_seed_is_the_same_every_time() -> None:
+    model = synthetic_model()
+    first = list(filler_sounds(model, DEFAULT_PARAMS, 7, 10, 3))
+    again = list(filler_sounds(model, DEFAULT_PARAMS, 7, 10, 3))
+    other = list(filler_sounds(model, DEFAULT_PARAMS, 8, 10, 3))
+    assert [i for i, _ in first] == [10, 11, 12]
+    assert [s.digest for _, s in first] == [hashlib.sha256(f"filler:7:{i}".encode()).hexdigest() for i in (10, 11, 12)]
+    for (_, a), (_, b), (_, c) in zip(first, again, other):
+        assert a.fingerprint.peaks.to_bytes() == b.fingerprint.peaks.to_bytes()
+        assert np.array_equal(a.fingerprint.hashes, b.fingerprint.hashes)
+        assert a.fingerprint.peaks.to_bytes() != c.fingerprint.peaks.to_bytes()
+        assert a.duration == FILLER_SECONDS and len(a.fingerprint) > 0
+
+
+def _excerpt(path: Path, start: float, seconds: float, speed: float = 1.0) -> bytes:
+    """``seconds`` of ``path`` from ``start``, sped up by ``speed`` (resampled: pitch moves too), as WAV."""
+    audio, rate = sf.read(path, dtype="float32")
+    audio = audio[int(start * rate): int((start + seconds * speed) * rate)]
+    if speed != 1.0:
+        audio = np.interp(np.arange(0, len(audio), speed), np.arange(len(audio)), audio).astype(np.float32)
+    out = io.BytesIO()
+    sf.write(out, audio, rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+@pytest.fixture
+def chant_store(tmp_path) -> Store:
+    store = Store.open(f"sqlite:///{tmp_path / 'scale.sqlite'}")
+    yield store
+    store.dispose()
+
+
+def test_filler_is_registered_through_the_service_and_never_matches_a_real_query(chant_store: Store) -> None:
+    store = chant_store
+    chant = services.ingest(store, SAMPLES / "chant.ogg", settings=Settings()).sound_id
+    model = FillerModel.from_store(store, [chant])
+    assert model.peaks_per_second > 5 and model.freq_low < model.freq_high
+    # 8 filler sounds from 30 s of chant: every second of it is in the filler about 60 times, backwards.
+    figures = add_filler(store, model, 8 * FILLER_SECONDS / 3600, chunk_hours=3 * FILLER_SECONDS / 3600, seed=4,
+                         log=lambda _line: None)
+    assert figures["filler_sounds"] == 8 and [c["sounds"] for c in figures["chunks"]] == [3, 3, 2]
+    assert filler_count(store) == 8
+    with store.session(readonly=True) as session:
+        sounds = get_sounds(session, range(chant + 1, chant + 9))
+        stored = peaks_of_sounds(session, list(sounds))
+    assert {s.label for s in sounds.values()} == {FILLER_LABEL}
+    assert sum(s.fingerprint_count for s in sounds.values()) == figures["filler_postings"] > 0
+    assert sum(len(Peaks.from_bytes(b)) for b in stored.values()) == figures["filler_peaks"]
+    for start, speed in ((3.0, 1.0), (12.0, 1.0), (20.0, 1.1)):
+        result = services.identify(store, _excerpt(SAMPLES / "chant.ogg", start, 5.0, speed), settings=Settings())
+        assert result.matches and result.matches[0].sound_id == chant
+        assert {m.sound_id for m in result.matches} == {chant}
+
+
+def test_filler_added_in_steps_is_the_filler_added_at_once(tmp_path) -> None:
+    def filled(name: str, steps: list[tuple[int, int]]) -> dict[str, bytes]:
+        store = Store.open(f"sqlite:///{tmp_path / name}")
+        try:
+            real = services.ingest(store, SAMPLES / "speech_en.ogg", settings=Settings()).sound_id
+            model = FillerModel.from_store(store, [real])
+            for first, count in steps:
+                add_filler(store, model, count * FILLER_SECONDS / 3600, chunk_hours=2 * FILLER_SECONDS / 3600,
+                           seed=9, first_index=first, log=lambda _line: None)
+            with store.session(readonly=True) as session:
+                sounds = get_sounds(session, range(real + 1, real + 5))
+                peaks = peaks_of_sounds(session, list(sounds))
+            return {sounds[i].content_digest: peaks[i] for i in sounds}
+        finally:
+            store.dispose()
+
+    assert filled("once.sqlite", [(0, 4)]) == filled("steps.sqlite", [(0, 2), (2, 2)])
