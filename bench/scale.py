@@ -1,42 +1,59 @@
-"""Scale test: query latency and disk size with the index filled to N hours, SQL against snapshot lookups.
+"""Scale test: query latency, snapshot builds and disk size with the index filled to N hours.
 
 Usage::
 
     python -m bench.scale --sizes 10,100,1000 --db sqlite|postgresql|both [--corpus DIR]
-                          [--queries 300] [--keep DIR | --reuse DIR]
+                          [--queries 300] [--keep DIR | --reuse DIR] [--memory-mode auto|on|off]
     python -m bench.scale --hours 1000 ...          # one size
 
-The corpus references are ingested for real; the index is then filled with
-synthetic *filler* sounds (label ``filler``) whose postings follow the real
-ones: hashes drawn from the real hash histogram, anchor frequencies and spans
-from the real marginals, anchor times uniform over each filler sound, as many
-postings per hour as the real audio has. Filler is written in large chunks
-through ``repository.add_postings`` (one transaction per chunk) so memory
-stays bounded.
+The corpus references are ingested for real; the store is then filled with
+synthetic *filler* sounds (label ``filler``, 4 minutes each) cut from the
+real sounds' stored peaks: 5-10 s stretches of them, each played backwards in
+time and moved 6-24 log-frequency bins up or down (peaks moved out of the
+band the real peaks occupy are dropped), laid end to end. Peak density and
+the hash distribution are those of real audio, and since no edit the matcher
+searches reverses time, filler never truly matches a reference or a query.
+Each filler sound is fingerprinted from its peaks
+(``engine.fingerprint.index_from_peaks``) and registered through the
+product's write path (``services.catalogue.add_sound_fingerprint``: the sound
+row and its peaks), one transaction per ``--chunk-hours`` of filler, so
+memory stays bounded and the write rate is the product's.
 
-One store is filled progressively: at each of ``--sizes`` (hours, ascending)
-the filling stops and a fixed sample of the corpus's queries and negatives is
-run twice, in two lookup modes:
+One store is filled progressively. At each of ``--sizes`` (hours, ascending):
 
-``sql``
-    no index reader attached: every lookup reads the SQL index (the path
-    without snapshots);
+1. filler up to ``--last-hours`` (10 h) below the size;
+2. a *full* snapshot (``audiofp.index.build``) into a fresh folder: timed, sized;
+3. the last 10 h of filler (the write rate of a catalogue's newest hours);
+4. a second build in the same folder, which *merges* the sounds added since
+   into the first (``SnapshotMeta.base`` names the generation merged from):
+   timed, sized;
+5. a fixed sample of the corpus's queries and negatives, in two lookup modes:
+
 ``snapshot``
-    a snapshot of the index is built (``audiofp.index.build``, timed) into a
-    folder of the run and attached (``audiofp.index.attach``): lookups answer
-    from the memory-mapped arrays.
+    the merged snapshot attached (``audiofp.index.attach(store, folder)``):
+    lookups answer from its memory-mapped arrays;
+``memory``
+    no snapshot folder (``attach(store, None)``): the first lookup indexes
+    every sound's stored peaks in memory (timed), the others answer from that
+    index. Run at sizes up to 100 h by default (``--memory-mode``).
 
 Both modes must return the same matches for every clip; any difference is
-reported with the clip's id. Results (and partial results, rewritten after
-every step) go to ``bench/results/<time>-scale.md`` / ``.json``, and every
-clip's outcome to ``<time>-scale-<kind>-clips.jsonl``.
+reported with the clip's id. Reported per size: latency p50/p95 per clip
+length, postings a query touches, recall@1, false positives, the SQL store's
+size and MB per hour, the snapshot's MB per hour, both builds' seconds, the
+filler write rate (sounds, hours and derived postings per second) of the
+store's first chunk and of the last 10 h, and peak RSS. Results (and partial
+results, rewritten after every step) go to ``bench/results/<time>-scale.md`` /
+``.json``, and every clip's outcome to ``<time>-scale-<kind>-clips.jsonl``.
 
 ``--keep DIR`` keeps the store (the SQLite file ``DIR/scale.sqlite``; a
 PostgreSQL database's name in ``DIR/pg-database.txt``) with what a later run
 needs to measure it again (``DIR/scale-<kind>.json``: the reference ids of
-the real sounds, the filler model and the chunks written); ``--reuse DIR``
-measures such a store without ingesting again, filling it up when it is
-smaller than a requested size (sizes below what it holds are skipped).
+the real sounds, which the filler is cut from, and the chunks written);
+``--reuse DIR`` measures such a store without ingesting again, filling it up
+when it is smaller than a requested size (sizes below what it holds are
+skipped). Each size's snapshot folder is deleted once measured unless
+``--keep-snapshots``.
 """
 
 from __future__ import annotations
@@ -48,6 +65,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import gc  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -79,38 +97,24 @@ from .manifest import Negative, Query  # noqa: E402
 from .metrics import NegativeOutcome, percentile, score_query, summarize_negatives, summarize_queries  # noqa: E402
 from .report import fmt_ms, fmt_pct, md_table  # noqa: E402
 from .run import FULL_CORPUS, SHIPPED, ingest_all, load_corpus, match_dict, peak_rss_mb  # noqa: E402
-from .stores import DEFAULT_PG, disk_usage, fresh_store, kept_store, kept_store_exists  # noqa: E402
+from .stores import DEFAULT_PG, disk_usage, folder_bytes, fresh_store, kept_store, kept_store_exists  # noqa: E402
 
 FILLER_SECONDS = 240.0
 FILLER_LABEL = "filler"
 SQLITE_NAME = "scale.sqlite"
-MODES = ("sql", "snapshot")
+MODES = ("snapshot", "memory")
+
+#: Hours written after each size's full snapshot, which the second build merges in.
+LAST_HOURS = 10.0
+
+#: Largest size the memory mode runs at with ``--memory-mode auto`` (each run builds the whole index in memory).
+MEMORY_MODE_MAX_HOURS = 100.0
 
 #: A store within this many hours below a size counts as filled to it (filler comes in 4-minute sounds).
 SIZE_TOLERANCE_HOURS = 0.1
 
 #: Untimed identifications run before each mode's timed pass (first-call costs: imports, caches).
 WARMUP_CLIPS = 3
-
-
-# --------------------------------------------------------------------------- SQL lookups counter
-class _SqlLookups:
-    """Counts reads of the SQL index, to show which path a mode's lookups took."""
-
-    count = 0
-    _original = _db.lookup_postings
-
-    @classmethod
-    def install(cls) -> None:
-        if getattr(_db.lookup_postings, "_bench_counted", False):
-            return
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            cls.count += 1
-            return cls._original(*args, **kwargs)
-
-        counted._bench_counted = True  # type: ignore[attr-defined]
-        _db.lookup_postings = counted  # audiofp.index.reader calls it through the module
 
 
 # --------------------------------------------------------------------------- filler
@@ -339,6 +343,12 @@ def current_rss_mb() -> float:
     return float("nan")
 
 
+def store_hours(store: Store) -> float:
+    """Hours of audio the store's sounds hold (a cheap sum, unlike ``disk_usage``)."""
+    with store.session(readonly=True) as session:
+        return float(session.execute(text("SELECT COALESCE(SUM(duration_seconds), 0) FROM sounds")).scalar_one()) / 3600
+
+
 def identify_clip(store: Store, path: Path) -> dict[str, Any]:
     """One identification as the service runs it (decode included), with the cost figures of its QueryResult."""
     t0 = time.perf_counter()
@@ -357,23 +367,16 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def run_mode(store: Store, corpus: Path, clips: list[Query | Negative], sound_to_ref: dict[int, str], *,
-             budget_seconds: float | None, log: Callable[[str], None], tag: str,
-             clips_file: Any = None) -> dict[str, Any]:
-    """Run ``clips`` (in order) in the store's current lookup mode; stop early once ``budget_seconds`` is spent."""
+             log: Callable[[str], None], tag: str, clips_file: Any = None) -> dict[str, Any]:
+    """Run ``clips`` (in order) with the lookup path attached to the store now; figures and per-clip records."""
     for clip in clips[:WARMUP_CLIPS]:
         identify_clip(store, corpus / clip.path)
-    sql_before = _SqlLookups.count
     load_before = os.getloadavg()
     started = time.perf_counter()
     records: dict[str, dict[str, Any]] = {}
     q_out = []
     n_out = []
-    truncated = False
     for i, clip in enumerate(clips):
-        if budget_seconds is not None and time.perf_counter() - started > budget_seconds:
-            truncated = True
-            log(f"  {tag}: time budget of {budget_seconds / 60:.0f} min spent after {i} of {len(clips)} clips; sample cut there")
-            break
         out = identify_clip(store, corpus / clip.path)
         is_query = isinstance(clip, Query)
         records[clip.id] = {"clip": "query" if is_query else "negative", **out}
@@ -394,9 +397,7 @@ def run_mode(store: Store, corpus: Path, clips: list[Query | Negative], sound_to
     return {
         "clips_run": len(records),
         "clips_planned": len(clips),
-        "truncated": truncated,
         "seconds": seconds,
-        "sql_lookups": _SqlLookups.count - sql_before,
         "queries": summarize_queries(q_out),
         "queries_by_length": {f"{length:g}": summarize_queries([o for o in q_out if o.length == length]) for length in lengths},
         "negatives": summarize_negatives(n_out),
@@ -413,7 +414,8 @@ def run_mode(store: Store, corpus: Path, clips: list[Query | Negative], sound_to
     }
 
 
-def compare_modes(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def compare_modes(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]],
+                  names: tuple[str, str] = ("snapshot", "memory")) -> dict[str, Any]:
     """Clip by clip, whether two modes returned the same matches (exactly, every field)."""
     common = [cid for cid in a if cid in b]
     differences = []
@@ -423,16 +425,34 @@ def compare_modes(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) ->
             same_sounds = [m["sound_id"] for m in ra["matches"]] == [m["sound_id"] for m in rb["matches"]]
             differences.append({
                 "id": cid, "same_sound_ids": same_sounds,
-                "sql": {"error": ra["error"], "matches": ra["matches"][:3]},
-                "snapshot": {"error": rb["error"], "matches": rb["matches"][:3]},
+                names[0]: {"error": ra["error"], "matches": ra["matches"][:3]},
+                names[1]: {"error": rb["error"], "matches": rb["matches"][:3]},
             })
     postings_differ = [cid for cid in common if a[cid]["postings"] != b[cid]["postings"]]
-    return {"compared": len(common), "identical": len(common) - len(differences), "differences": differences,
-            "postings_differ": postings_differ[:50], "postings_differ_count": len(postings_differ)}
+    return {"modes": list(names), "compared": len(common), "identical": len(common) - len(differences),
+            "differences": differences, "postings_differ": postings_differ[:50],
+            "postings_differ_count": len(postings_differ)}
 
 
-def folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+def reader_status(store: Store) -> dict[str, Any] | None:
+    """What the store's attached index reader says of itself (None if there is none)."""
+    reader = snapshot_index.reader_of(store)
+    if reader is None:
+        return None
+    try:
+        return asdict(reader.status())
+    except Exception as exc:  # a figure of the report, not worth failing a mode for
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def release_reader(store: Store) -> None:
+    """Drop the index reader attached to the store, and with it its mapped snapshot or in-memory index.
+
+    ``attach(store, None)`` puts a reader without a snapshot in its place,
+    which builds nothing until a lookup asks it to.
+    """
+    snapshot_index.attach(store, None)
+    gc.collect()
 
 
 # --------------------------------------------------------------------------- one store kind
@@ -509,8 +529,6 @@ class KindRun:
             self.save()
             self.say(f"filler cut from {len(model.sound_ids)} real sounds: {model.peaks_per_second:.1f} peaks and "
                      f"{model.postings_per_second:.0f} postings per second of audio")
-            _SqlLookups.install()
-
             all_chunks: list[dict[str, Any]] = list(self.state.get("chunks", []))
             clips: list[Query | Negative] = [c for pair in zip(q_sample, n_sample) for c in pair]
             clips += q_sample[len(n_sample):] + n_sample[len(q_sample):]
@@ -528,127 +546,167 @@ class KindRun:
                         self.say(f"size {key} h failed: {record['error']}")
                         self.save()
                         raise
+                    finally:
+                        release_reader(store)
+
+    def fill(self, store: Store, model: FillerModel, seed: int, hours: float, all_chunks: list[dict[str, Any]],
+             what: str) -> dict[str, Any]:
+        """Add ``hours`` of filler (none below the tolerance); the segment's figures, its chunks under ``chunks``."""
+        if hours <= SIZE_TOLERANCE_HOURS:
+            return {"filler_sounds": 0, "filler_postings": 0, "filler_seconds": 0.0, "write_rate": None, "chunks": []}
+        first = filler_count(store)
+        self.say(f"adding {hours:.2f} h of filler, {what} (from filler sound #{first})")
+
+        def on_chunk(chunk: dict[str, Any]) -> None:
+            all_chunks.append(chunk)
+            self.state["chunks"] = all_chunks
+            self.write_state()
+
+        segment = add_filler(store, model, hours, chunk_hours=self.args.chunk_hours, seed=seed, log=self.log,
+                             first_index=first, on_chunk=on_chunk)
+        if store.dialect == "postgresql":
+            # What autovacuum would have done by then: fresh planner statistics for the build's reads.
+            t0 = time.perf_counter()
+            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
+            segment["vacuum_seconds"] = time.perf_counter() - t0
+        return segment
+
+    def build_snapshot(self, store: Store, snap_dir: Path, expect: str) -> dict[str, Any]:
+        """Build a snapshot in ``snap_dir`` (``expect``: ``full`` or ``incremental``), timed and sized."""
+        self.say(f"building a snapshot in {snap_dir} ({expect})")
+        t0 = time.perf_counter()
+        snap = snapshot_index.build(store, snap_dir, log=lambda line: self.say(f"  {line}"))
+        wall = time.perf_counter() - t0
+        meta = snap.meta
+        base = getattr(meta, "base", None)
+        info = {
+            "expected": expect, "base": base, "generation": snap.path.name, "path": str(snap.path),
+            "build_seconds": meta.build_seconds, "build_wall_seconds": wall, "bytes": folder_bytes(snap.path),
+            "sounds": meta.sounds, "postings": meta.postings, "watermark": meta.watermark,
+            "holes": len(getattr(meta, "holes", []) or []),
+            "rss_mb_after": current_rss_mb(), "peak_rss_mb_after": peak_rss_mb(),
+        }
+        if (expect == "incremental") != (base is not None):
+            self.say(f"WARNING: the build was expected to be {expect}, the snapshot says base={base!r}")
+        self.say(f"snapshot {info['generation']} ({'merged from ' + base if base else 'full'}): {meta.sounds} sounds, "
+                 f"{meta.postings:,} postings, {info['bytes'] / 1e6:.0f} MB, built in {meta.build_seconds:.1f} s")
+        return info
+
+    def memory_mode_at(self, size: float) -> bool:
+        setting = self.args.memory_mode
+        return setting == "on" or (setting == "auto" and size <= MEMORY_MODE_MAX_HOURS + SIZE_TOLERANCE_HOURS)
 
     def measure_size(self, store: Store, workdir: Path, model: FillerModel, seed: int, size: float,
                      record: dict[str, Any], all_chunks: list[dict[str, Any]], sound_to_ref: dict[int, str],
                      clips: list[Query | Negative], clips_file: Any) -> None:
         args = self.args
-        disk = disk_usage(store)
-        have = disk.seconds / 3600
+        have = store_hours(store)
         if have > size + SIZE_TOLERANCE_HOURS + FILLER_SECONDS / 3600:
             record["skipped"] = f"the store already holds {have:.1f} h"
             self.say(f"size {size:g} h skipped: {record['skipped']}")
             self.save()
             return
-        filler_hours = max(0.0, size - have)
-        if filler_hours > SIZE_TOLERANCE_HOURS:
-            first = filler_count(store)
-            self.say(f"{have:.1f} h in the store; adding {filler_hours:.1f} h of filler (from filler sound #{first})")
 
-            def on_chunk(chunk: dict[str, Any]) -> None:
-                all_chunks.append(chunk)
-                self.state["chunks"] = all_chunks
-                self.write_state()
-
-            filler = add_filler(store, model, filler_hours, chunk_hours=args.chunk_hours, seed=seed,
-                                log=self.log, first_index=first, on_chunk=on_chunk)
-        else:
-            self.say(f"{have:.1f} h in the store: nothing to fill for {size:g} h")
-            filler = {"filler_sounds": 0, "filler_postings": 0, "filler_seconds": 0.0, "chunks": []}
-        seg = filler.pop("chunks")
-        record["segment"] = filler
-        record["segment_chunks"] = len(seg)
-        record["chunk_first_of_segment"] = seg[0] if seg else None
-        record["chunk_last_of_segment"] = seg[-1] if seg else None
+        # Up to the last hours: the bulk of the store, which a full snapshot is built from.
+        bulk = self.fill(store, model, seed, size - args.last_hours - have, all_chunks,
+                         f"up to {size - args.last_hours:g} h")
+        record["fill_bulk"] = {k: v for k, v in bulk.items() if k != "chunks"}
         record["chunk_first_of_store"] = all_chunks[0] if all_chunks else None
-        written = list(all_chunks)
-        if written:
-            total_post = sum(c["postings"] for c in written)
-            total_write = sum(c["write_seconds"] for c in written)
-            record["filler_overall"] = {
-                "chunks": len(written), "postings": total_post, "write_seconds": total_write,
-                "postings_per_second": total_post / total_write,
-                "audio_hours_per_second": sum(c["audio_hours"] for c in written) / total_write,
-            }
-        if store.dialect == "postgresql":
-            t0 = time.perf_counter()
-            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("VACUUM ANALYZE"))
-            record["vacuum_seconds"] = time.perf_counter() - t0
+        record["peak_rss_mb_after_fill"] = peak_rss_mb()
+        self.save()
+        snap_dir = workdir / "snapshots" / f"{self.kind}-{size:g}h"
+        if snap_dir.exists():
+            shutil.rmtree(snap_dir)
+        record["build_full"] = self.build_snapshot(store, snap_dir, "full")
+        record["build_full"]["store_hours"] = store_hours(store)
+        self.save()
+
+        # The last hours: what a catalogue adds between two snapshots; then the build merges them in.
+        last = self.fill(store, model, seed, size - store_hours(store), all_chunks, "the last hours")
+        record["fill_last"] = {k: v for k, v in last.items() if k != "chunks"}
+        record["write_rate_last"] = last["write_rate"]
+        record["write_rate_first_chunk"] = summarize_chunks(all_chunks[:1])
+        record["write_rate_all_filler"] = summarize_chunks(all_chunks)
+        record["build_incremental"] = self.build_snapshot(store, snap_dir, "incremental")
+        record["build_incremental"]["merged_from_full"] = (
+            record["build_incremental"]["base"] == record["build_full"]["generation"])
+
         disk = disk_usage(store)
         hours = disk.seconds / 3600
+        snap_bytes = record["build_incremental"]["bytes"]
         record.update({
             "hours": hours, "sounds": disk.sounds, "postings": disk.postings, "rows": disk.rows,
-            "total_bytes": disk.total, "index_bytes": disk.index,
+            "total_bytes": disk.total, "index_bytes": disk.index, "peak_payload_bytes": disk.peak_bytes,
             "mb_per_hour": disk.total / 1e6 / hours, "index_mb_per_hour": disk.index / 1e6 / hours,
-            "peak_rss_mb_after_fill": peak_rss_mb(),
+            "snapshot_bytes": snap_bytes, "snapshot_mb_per_hour": snap_bytes / 1e6 / hours,
+            "snapshot_holds_every_posting": record["build_incremental"]["postings"] == disk.postings,
+            "filler_postings_per_second_of_audio": (
+                record["write_rate_all_filler"]["postings"] / (record["write_rate_all_filler"]["audio_hours"] * 3600)
+                if record["write_rate_all_filler"] else None),
         })
         self.save()
-        self.say(f"{hours:.1f} h, {disk.sounds} sounds, {disk.postings / 1e6:.1f} M postings, {disk.rows} rows, "
-                 f"{disk.total / 1e9:.2f} GB ({record['mb_per_hour']:.2f} MB/h); measuring")
+        self.say(f"{hours:.1f} h, {disk.sounds} sounds, {disk.postings / 1e6:.1f} M postings; SQL store "
+                 f"{disk.total / 1e9:.2f} GB ({record['mb_per_hour']:.2f} MB/h), snapshot {snap_bytes / 1e6:.0f} MB "
+                 f"({record['snapshot_mb_per_hour']:.2f} MB/h); measuring")
+        if not record["snapshot_holds_every_posting"]:
+            self.say(f"WARNING: the snapshot holds {record['build_incremental']['postings']:,} postings, "
+                     f"the store counts {disk.postings:,}")
 
         modes = record.setdefault("modes", {})
         records: dict[str, dict[str, dict[str, Any]]] = {}
-        # sql: no reader attached.
-        snapshot_index.attach(store, None)
-        budget = args.sql_budget_minutes * 60 if args.sql_budget_minutes else None
+        tag = f"{self.kind} {size:g}h"
         try:
-            self.say(f"sql mode: {len(clips)} clips")
-            result = run_mode(store, args.corpus, clips, sound_to_ref, budget_seconds=budget, log=self.log,
-                              tag=f"{self.kind} {size:g}h sql", clips_file=clips_file)
-            records["sql"] = result.pop("_records")
-            modes["sql"] = result
-            self.log_mode("sql", result)
+            snapshot_index.attach(store, snap_dir)
+            status = reader_status(store)
+            self.say(f"snapshot mode: {len(clips)} clips (reader {status})")
+            result = run_mode(store, args.corpus, clips, sound_to_ref, log=self.log, tag=f"{tag} snapshot",
+                              clips_file=clips_file)
+            records["snapshot"] = result.pop("_records")
+            modes["snapshot"] = {"reader_before": status, "reader_after": reader_status(store), **result}
+            self.log_mode("snapshot", modes["snapshot"])
         except Exception as exc:
-            modes["sql"] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-            self.say(f"sql mode failed: {modes['sql']['error']}")
+            modes["snapshot"] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            self.say(f"snapshot mode failed: {modes['snapshot']['error']}")
+        finally:
+            release_reader(store)
         clips_file.flush()
         self.save()
 
-        # snapshot: build one for this size and attach it.
-        snap_dir = workdir / "snapshots" / f"{self.kind}-{size:g}h"
-        try:
-            if snap_dir.exists():
-                shutil.rmtree(snap_dir)
-            self.say(f"building a snapshot in {snap_dir}")
-            t0 = time.perf_counter()
-            snap = snapshot_index.build(store, snap_dir, log=lambda line: self.say(f"  {line}"))
-            build_wall = time.perf_counter() - t0
-            snap_bytes = folder_bytes(snap.path)
-            snapshot_info = {"path": str(snap.path), "build_seconds": snap.meta.build_seconds,
-                             "build_wall_seconds": build_wall, "bytes": snap_bytes,
-                             "mb_per_hour": snap_bytes / 1e6 / hours, "sounds": snap.meta.sounds,
-                             "postings": snap.meta.postings, "holes": len(snap.meta.holes),
-                             "watermark": snap.meta.watermark, "peak_rss_mb_after_build": peak_rss_mb()}
-            modes["snapshot"] = {"build": snapshot_info}
-            self.save()
-            del snap
-            snapshot_index.attach(store, snap_dir)
-            reader = snapshot_index.reader_of(store)
-            status = asdict(reader.status()) if reader is not None else None
-            self.say(f"snapshot mode: {len(clips)} clips (reader {status})")
-            result = run_mode(store, args.corpus, clips, sound_to_ref, budget_seconds=None, log=self.log,
-                              tag=f"{self.kind} {size:g}h snapshot", clips_file=clips_file)
-            records["snapshot"] = result.pop("_records")
-            status_after = asdict(reader.status()) if reader is not None else None
-            modes["snapshot"] = {"build": snapshot_info, "reader_before": status, "reader_after": status_after, **result}
-            if result["sql_lookups"]:
-                self.say(f"WARNING: {result['sql_lookups']} lookups of the snapshot mode read SQL")
-            self.log_mode("snapshot", modes["snapshot"])
-        except Exception as exc:
-            modes.setdefault("snapshot", {})
-            modes["snapshot"].update({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
-            self.say(f"snapshot mode failed: {modes['snapshot']['error']}")
-        finally:
-            snapshot_index.attach(store, None)
-        clips_file.flush()
+        if self.memory_mode_at(size) and clips:
+            try:
+                # No snapshot folder: the reader indexes every sound's stored peaks in memory, at the first lookup.
+                snapshot_index.attach(store, None)
+                rss_before = current_rss_mb()
+                first = identify_clip(store, args.corpus / clips[0].path)
+                first_info = {"first_lookup_seconds": first["latency"], "rss_mb_before": rss_before,
+                              "rss_mb_after_first_lookup": current_rss_mb(), "reader": reader_status(store)}
+                self.say(f"memory mode: first lookup (builds the index) took {first['latency']:.1f} s, "
+                         f"RSS {rss_before:.0f} -> {first_info['rss_mb_after_first_lookup']:.0f} MB; {len(clips)} clips")
+                result = run_mode(store, args.corpus, clips, sound_to_ref, log=self.log, tag=f"{tag} memory",
+                                  clips_file=clips_file)
+                records["memory"] = result.pop("_records")
+                again = records["memory"].get(clips[0].id, {}).get("latency")
+                # The same clip once the index is built: the rest of the first lookup was building it.
+                first_info["index_build_seconds"] = first["latency"] - again if again is not None else None
+                modes["memory"] = {**first_info, **result}
+                self.log_mode("memory", modes["memory"])
+            except Exception as exc:
+                modes["memory"] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+                self.say(f"memory mode failed: {modes['memory']['error']}")
+            finally:
+                release_reader(store)
+            clips_file.flush()
 
-        if "sql" in records and "snapshot" in records:
-            agreement = compare_modes(records["sql"], records["snapshot"])
+        if "snapshot" in records and "memory" in records:
+            agreement = compare_modes(records["snapshot"], records["memory"])
             record["agreement"] = agreement
             self.say(f"modes agree on {agreement['identical']} of {agreement['compared']} clips"
                      + (f"; DIFFERENT: {[d['id'] for d in agreement['differences']]}" if agreement["differences"] else ""))
         record["peak_rss_mb"] = peak_rss_mb()
+        if not args.keep_snapshots:
+            # A snapshot is about 2 MB an hour: at 1,000 h the sizes' snapshots would fill the disk.
+            shutil.rmtree(snap_dir, ignore_errors=True)
         self.save()
 
     def log_mode(self, mode: str, r: dict[str, Any]) -> None:
@@ -656,7 +714,7 @@ class KindRun:
         self.say(f"{mode}: {r['clips_run']} clips in {r['seconds']:.0f} s; query p50/p95 {fmt_ms(q['latency_p50'])}/"
                  f"{fmt_ms(q['latency_p95'])} ms, recall@1 {fmt_pct(q['recall_at_1'])} of {q['n']}, "
                  f"FP {n['calibration_fp'] + n['heldout_fp']} of {n['calibration_n'] + n['heldout_n']}, "
-                 f"postings p50 {r['postings_queries']['p50']:.0f}, SQL lookups {r['sql_lookups']}")
+                 f"postings p50 {r['postings_queries']['p50']:.0f}")
 
 
 # --------------------------------------------------------------------------- report
@@ -664,27 +722,53 @@ def _mb(value: float | None) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0f}"
 
 
-def _rate(chunk: dict[str, Any] | None) -> str:
-    if not chunk:
+def _rate(rate: dict[str, Any] | None) -> str:
+    """A write rate: sounds and audio hours per second, and the postings that makes."""
+    if not rate or "sounds_per_second" not in rate:
         return "-"
-    return f"{chunk['postings_per_second'] / 1e6:.2f} M/s, {chunk['audio_hours_per_second']:.2f} h/s"
+    return (f"{rate['sounds_per_second']:.1f} sounds/s = {rate['audio_hours_per_second']:.2f} h/s "
+            f"({rate['postings_per_second'] / 1e6:.2f} M postings/s)")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+
+
+def _build(build: dict[str, Any] | None) -> str:
+    if not build:
+        return "-"
+    return f"{_seconds(build['build_seconds'])} s, {build['bytes'] / 1e6:.0f} MB"
 
 
 def render(results: dict[str, Any]) -> str:
+    last_hours = results.get("last_hours", LAST_HOURS)
     lines = [f"# audiofp scale test, {results['started']}: sizes {', '.join(f'{s:g}' for s in results['sizes'])} h\n",
              f"{results.get('machine', '')}. Corpus {results['corpus']} ({results.get('corpus_hours', float('nan')):.1f} h real). "
              f"Sample: {results['sample']['queries']} queries and {results['sample']['negatives']} negatives, "
              f"run interleaved after {WARMUP_CLIPS} untimed warm-up clips per mode; latency includes decoding. "
-             f"Postings = index postings a clip's lookups returned (QueryResult.postings).\n"]
+             f"Postings = index postings a clip's lookups returned (QueryResult.postings). "
+             f"At each size the store is filled to {last_hours:g} h below it, a full snapshot is built, the last "
+             f"{last_hours:g} h are written and the snapshot is built again (merging them in); the `snapshot` mode "
+             f"looks up in it, the `memory` mode in an index built in memory from the stored peaks.\n"]
     for kind, run in results["runs"].items():
         lines.append(f"## {kind}\n")
         if run.get("error"):
             lines.append(f"**failed**: {run['error']}\n")
         sizes = run.get("sizes", {})
+        model = run.get("filler_model")
+        if model:
+            filler = [r["write_rate_all_filler"] for r in sizes.values() if r.get("write_rate_all_filler")]
+            made = ""
+            if filler:
+                seconds = filler[-1]["audio_hours"] * 3600
+                made = (f"; the filler has {filler[-1]['peaks'] / seconds:.1f} peaks and "
+                        f"{filler[-1]['postings'] / seconds:.1f} postings per second")
+            lines.append(f"Filler cut from {model['real_sounds']} real sounds ({model['real_hours']:.2f} h: "
+                         f"{model['real_peaks_per_second']:.1f} peaks and {model['real_postings_per_second']:.1f} "
+                         f"postings per second of audio{made}).\n")
         lengths = ["3", "5", "10"]
         head = ["size", "mode", "clips (q+n)", "query p50 / p95 ms", *[f"{length} s p50 / p95" for length in lengths],
-                "negatives p50 / p95", "recall@1", "false positives", "postings/query p50 / mean",
-                "snapshot build s", "snapshot MB"]
+                "negatives p50 / p95", "recall@1", "false positives", "postings/query p50 / mean"]
         rows = []
         for key, rec in sizes.items():
             if rec.get("skipped"):
@@ -695,29 +779,25 @@ def render(results: dict[str, Any]) -> str:
                 size_label = f"{rec['hours']:.1f} h" if "hours" in rec else f"{key} h"
                 if r is None:
                     continue
-                build = r.get("build") if mode == "snapshot" else None
-                build_cells = [f"{build['build_seconds']:.1f}" if build else "", f"{build['bytes'] / 1e6:.0f}" if build else ""]
                 if "queries" not in r:
-                    rows.append([size_label, mode, "error: " + r.get("error", "?")] + [""] * (len(head) - 5) + build_cells)
+                    rows.append([size_label, mode, "error: " + r.get("error", "?")] + [""] * (len(head) - 3))
                     continue
                 q, n = r["queries"], r["negatives"]
                 by = r["queries_by_length"]
-                cut = " (cut by time budget)" if r.get("truncated") else ""
                 rows.append([
-                    size_label, mode, f"{q['n']}+{n['calibration_n'] + n['heldout_n']}{cut}",
+                    size_label, mode, f"{q['n']}+{n['calibration_n'] + n['heldout_n']}",
                     f"{fmt_ms(q['latency_p50'])} / {fmt_ms(q['latency_p95'])}",
                     *[f"{fmt_ms(by[length]['latency_p50'])} / {fmt_ms(by[length]['latency_p95'])}" if length in by else "-" for length in lengths],
                     f"{fmt_ms(n['latency_p50'])} / {fmt_ms(n['latency_p95'])}",
                     fmt_pct(q["recall_at_1"]),
                     f"{n['calibration_fp'] + n['heldout_fp']} of {n['calibration_n'] + n['heldout_n']}",
                     f"{r['postings_queries']['p50'] / 1e3:.0f} k / {r['postings_queries']['mean'] / 1e3:.0f} k",
-                    *build_cells,
                 ])
         lines.extend(md_table(head, rows))
         lines.append("")
-        head2 = ["size", "sounds", "postings (M)", "store GB", "MB/h (index MB/h)", "filler chunks",
-                 "write rate, first chunk of segment", "last chunk of segment", "all filler so far",
-                 "first chunk of store", "peak RSS MB", "modes agree"]
+        head2 = ["size", "sounds", "postings (M)", "SQL store MB (MB/h)", "snapshot MB/h",
+                 "full build", "incremental build", "memory index: first lookup s",
+                 "write rate, first chunk of store", f"write rate, last {last_hours:g} h", "peak RSS MB", "modes agree"]
         rows2 = []
         for key, rec in sizes.items():
             if "hours" not in rec:
@@ -726,11 +806,17 @@ def render(results: dict[str, Any]) -> str:
                 continue
             agreement = rec.get("agreement")
             agree = (f"{agreement['identical']} of {agreement['compared']}" if agreement else "-")
+            inc = rec.get("build_incremental")
+            inc_cell = _build(inc)
+            if inc and not inc.get("base"):
+                inc_cell += " (did not merge)"
+            memory = rec.get("modes", {}).get("memory", {})
             rows2.append([
-                f"{rec['hours']:.1f} h", str(rec["sounds"]), f"{rec['postings'] / 1e6:.1f}", f"{rec['total_bytes'] / 1e9:.2f}",
-                f"{rec['mb_per_hour']:.2f} ({rec['index_mb_per_hour']:.2f})", str(rec.get("segment_chunks", 0)),
-                _rate(rec.get("chunk_first_of_segment")), _rate(rec.get("chunk_last_of_segment")),
-                _rate(rec.get("filler_overall")), _rate(rec.get("chunk_first_of_store")),
+                f"{rec['hours']:.1f} h", str(rec["sounds"]), f"{rec['postings'] / 1e6:.1f}",
+                f"{rec['total_bytes'] / 1e6:,.0f} ({rec['mb_per_hour']:.2f})", f"{rec['snapshot_mb_per_hour']:.2f}",
+                _build(rec.get("build_full")), inc_cell,
+                _seconds(memory["first_lookup_seconds"]) if "first_lookup_seconds" in memory else "-",
+                _rate(rec.get("write_rate_first_chunk")), _rate(rec.get("write_rate_last")),
                 _mb(rec.get("peak_rss_mb", rec.get("peak_rss_mb_after_fill"))), agree,
             ])
         lines.extend(md_table(head2, rows2))
@@ -738,18 +824,16 @@ def render(results: dict[str, Any]) -> str:
         for key, rec in sizes.items():
             agreement = rec.get("agreement")
             if agreement and agreement["differences"]:
-                lines.append(f"**{key} h: sql and snapshot modes differ on {len(agreement['differences'])} clips:** "
+                lines.append(f"**{key} h: snapshot and memory modes differ on {len(agreement['differences'])} clips:** "
                              + ", ".join(f"{d['id']} ({'same sounds, other evidence' if d['same_sound_ids'] else 'other sounds'})"
                                          for d in agreement["differences"]) + "\n")
+            if rec.get("snapshot_holds_every_posting") is False:
+                lines.append(f"**{key} h: the merged snapshot holds {rec['build_incremental']['postings']:,} postings, "
+                             f"the store counts {rec['postings']:,}**\n")
             for mode in MODES:
                 r = rec.get("modes", {}).get(mode, {})
                 if r.get("error"):
                     lines.append(f"**{key} h {mode} failed**: {r['error']}\n")
-                if mode == "snapshot" and r.get("sql_lookups"):
-                    lines.append(f"**{key} h snapshot: {r['sql_lookups']} lookups fell back to SQL**\n")
-                if r.get("truncated"):
-                    lines.append(f"{key} h {mode}: sample cut by the {results['sql_budget_minutes']:g}-minute budget "
-                                 f"after {r['clips_run']} of {r['clips_planned']} clips.\n")
             if rec.get("error"):
                 lines.append(f"**{key} h failed**: {rec['error']}\n")
     return "\n".join(lines) + "\n"
@@ -802,10 +886,16 @@ def main(argv: list[str] | None = None) -> int:
     store_dir = parser.add_mutually_exclusive_group()
     store_dir.add_argument("--keep", type=Path, help="keep the store in this folder (with what --reuse needs)")
     store_dir.add_argument("--reuse", type=Path, help="measure the store kept in this folder (filled up if smaller)")
-    parser.add_argument("--sql-budget-minutes", type=float, default=0.0,
-                        help="stop the sql mode's clips after this many minutes at a size (0: run them all); "
-                        "the clips run interleaved in random order, so what ran is a random subsample")
+    parser.add_argument("--last-hours", type=float, default=LAST_HOURS,
+                        help="hours written after each size's full snapshot and merged in by a second build")
+    parser.add_argument("--memory-mode", choices=["auto", "on", "off"], default="auto",
+                        help=f"also run the clips with the index built in memory from the peaks "
+                        f"(auto: at sizes up to {MEMORY_MODE_MAX_HOURS:g} h)")
+    parser.add_argument("--keep-snapshots", action="store_true",
+                        help="keep each size's snapshot folder (by default deleted once the size is measured)")
     args = parser.parse_args(argv)
+    if args.last_hours < 0:
+        parser.error("--last-hours must be 0 or more")
     if args.sizes and args.hours is not None:
         parser.error("give --sizes or --hours, not both")
     args.sizes = args.sizes or [args.hours if args.hours is not None else 1000.0]
@@ -827,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "params_digest": DEFAULT_PARAMS.digest(),
         "sample": {"queries": len(q_sample), "negatives": len(n_sample), "seed": args.seed},
-        "sql_budget_minutes": args.sql_budget_minutes, "chunk_hours": args.chunk_hours,
+        "chunk_hours": args.chunk_hours, "last_hours": args.last_hours, "memory_mode": args.memory_mode,
         "keep": str(args.keep) if args.keep else None, "reuse": str(args.reuse) if args.reuse else None,
         "command": " ".join(sys.argv), "code": code_version(), "finished": None, "runs": {},
     }

@@ -1,5 +1,10 @@
 """Fresh, throw-away stores for a benchmark run, and their size on disk.
 
+The SQL store holds the sounds and each sound's spectral peaks; the inverted
+index is derived from the peaks (an index snapshot folder, or a worker's
+memory), so its size is measured apart: :func:`disk_usage` is the SQL store,
+:func:`folder_bytes` a snapshot's folder.
+
 SQLite: a new file in the run's work folder. PostgreSQL: a new database
 ``audiofp_bench_<timestamp>`` created with autocommit on the server and
 dropped when the run ends, so runs never see each other's fingerprints.
@@ -28,11 +33,13 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 @dataclass(frozen=True)
 class DiskUsage:
-    """Bytes the store occupies.
+    """Bytes the SQL store occupies (an index snapshot is not in it: see :func:`folder_bytes`).
 
     ``total`` is the SQLite file (after a WAL checkpoint) or the whole
     PostgreSQL database; ``index`` is what ``audiofp.store.index_stats`` counts
-    (the index tables); ``postings`` the number of stored postings.
+    (the tables the index is derived from, with their indexes); ``postings``
+    the postings the sounds make (their own counts); ``peak_bytes`` the packed
+    peaks the store keeps (their payload, without the database's overhead).
     """
 
     total: int
@@ -41,6 +48,7 @@ class DiskUsage:
     rows: int
     sounds: int
     seconds: float
+    peak_bytes: int = 0
 
 
 def _pg_admin_dsn(base: str) -> str:
@@ -126,6 +134,7 @@ def disk_usage(store: Store) -> DiskUsage:
             raw.close()
     with store.session(readonly=True) as session:
         stats = index_stats(session)
+        peak_bytes = int(session.execute(text("SELECT COALESCE(SUM(LENGTH(peaks)), 0) FROM sound_peaks")).scalar_one())
     if store.dialect == "sqlite":
         db_path = Path(store.engine.url.database or "")
         total = sum(Path(f"{db_path}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db_path}{s}").exists())
@@ -139,4 +148,10 @@ def disk_usage(store: Store) -> DiskUsage:
         rows=stats.rows,
         sounds=stats.sounds,
         seconds=stats.seconds,
+        peak_bytes=peak_bytes,
     )
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of the files under ``path`` (an index snapshot generation), 0 if it does not exist."""
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +163,66 @@ def test_filler_added_in_steps_is_the_filler_added_at_once(tmp_path) -> None:
             store.dispose()
 
     assert filled("once.sqlite", [(0, 4)]) == filled("steps.sqlite", [(0, 2), (2, 2)])
+
+
+def tiny_corpus(folder: Path) -> Path:
+    """A corpus of the four samples: a few 5 s excerpts as queries, noise and a tone as negatives."""
+    from bench.manifest import NEGATIVES, QUERIES, REFERENCES, SUMMARY, Negative, Query, Reference, write_jsonl
+
+    (folder / "queries").mkdir(parents=True)
+    (folder / "negatives").mkdir()
+    refs, queries = [], []
+    for path in sorted(SAMPLES.glob("*.ogg")):
+        refs.append(Reference(path.stem, str(path), "music", "none", sf.info(path).duration))
+        name = f"queries/{path.stem}.wav"
+        (folder / name).write_bytes(_excerpt(path, 4.0, 5.0))
+        queries.append(Query(f"q-{path.stem}", name, path.stem, 4.0, 1.0, 0.0, "clean", 5.0))
+    gen = np.random.default_rng(0)
+    negatives = []
+    for i, audio in enumerate([0.1 * gen.standard_normal(5 * 16000),
+                               0.3 * np.sin(2 * np.pi * 440 * np.arange(5 * 16000) / 16000)]):
+        name = f"negatives/n{i}.wav"
+        sf.write(folder / name, audio.astype(np.float32), 16000, format="WAV", subtype="PCM_16")
+        negatives.append(Negative(f"n{i}", name, "synthetic", "noise", 0.0, "clean", 5.0, "heldout"))
+    write_jsonl(folder / REFERENCES, refs)
+    write_jsonl(folder / QUERIES, queries)
+    write_jsonl(folder / NEGATIVES["calibration"], [])
+    write_jsonl(folder / NEGATIVES["heldout"], negatives)
+    (folder / SUMMARY).write_text(json.dumps({"reference_hours": sum(r.duration for r in refs) / 3600}))
+    return folder
+
+
+def test_the_scale_run_fills_builds_merges_and_measures_both_modes(tmp_path) -> None:
+    import bench.scale as scale
+
+    corpus = tiny_corpus(tmp_path / "corpus")
+    out = tmp_path / "results"
+    # Sizes of a few 4-minute filler sounds; "the last hours" are a quarter of an hour here.
+    status = scale.main(["--sizes", "0.5,1", "--last-hours", "0.25", "--chunk-hours", "0.2", "--queries", "4",
+                         "--corpus", str(corpus), "--out", str(out), "--keep", str(tmp_path / "kept")])
+    assert status == 0
+    results = json.loads(next(out.glob("*-scale.json")).read_text())
+    run = results["runs"]["sqlite"]
+    assert run["filler_model"]["real_sounds"] == 4
+    for key, target in (("0.5", 0.5), ("1", 1.0)):
+        rec = run["sizes"][key]
+        assert rec["hours"] == pytest.approx(target, abs=scale.FILLER_SECONDS / 3600)
+        assert rec["build_full"]["base"] is None or not hasattr(scale.snapshot_index.SnapshotMeta, "base")
+        assert rec["fill_last"]["filler_sounds"] >= 3 and rec["write_rate_last"]["sounds_per_second"] > 0
+        assert rec["build_incremental"]["postings"] == rec["postings"] and rec["snapshot_holds_every_posting"]
+        assert rec["snapshot_mb_per_hour"] > 0 and rec["mb_per_hour"] > 0
+        for mode in scale.MODES:
+            assert rec["modes"][mode]["queries"]["recall_at_1"] == 1.0, mode
+            assert rec["modes"][mode]["negatives"]["heldout_fp"] == 0, mode
+        assert rec["agreement"]["identical"] == rec["agreement"]["compared"] == 6
+    assert run["sizes"]["1"]["write_rate_first_chunk"]["sounds"] == run["sizes"]["0.5"]["write_rate_first_chunk"]["sounds"]
+    report = next(out.glob("*-scale.md")).read_text()
+    assert "| 1.0 h | snapshot |" in report and "| 1.0 h | memory |" in report
+    # The kept store is measured again without ingesting, and grows with the same filler.
+    status = scale.main(["--sizes", "1,1.5", "--last-hours", "0.25", "--chunk-hours", "0.2", "--queries", "4",
+                         "--memory-mode", "off", "--corpus", str(corpus), "--out", str(out / "again"),
+                         "--reuse", str(tmp_path / "kept")])
+    assert status == 0
+    again = json.loads(next((out / "again").glob("*-scale.json")).read_text())["runs"]["sqlite"]
+    assert again["ingest"]["reused"] and "memory" not in again["sizes"]["1.5"]["modes"]
+    assert again["sizes"]["1.5"]["modes"]["snapshot"]["queries"]["recall_at_1"] == 1.0
