@@ -526,6 +526,8 @@ class KindRun:
                                    "segment_seconds": list(SEGMENT_SECONDS), "shift_bins": list(SHIFT_BINS)}
             out["real_postings_per_second"] = model.postings_per_second
             out["corpus_references"] = len(sound_to_ref)
+            # What bench.scale_recover needs to score the clips file again if this process dies.
+            out["sound_to_ref"] = {str(k): v for k, v in sound_to_ref.items()}
             self.save()
             self.say(f"filler cut from {len(model.sound_ids)} real sounds: {model.peaks_per_second:.1f} peaks and "
                      f"{model.postings_per_second:.0f} postings per second of audio")

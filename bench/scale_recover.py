@@ -2,14 +2,18 @@
 
 Usage::
 
-    python -m bench.scale_recover bench/results/<time>-scale-<kind>-clips.jsonl --state DIR/scale-<kind>.json [--corpus DIR]
+    python -m bench.scale_recover bench/results/<time>-scale-<kind>-clips.jsonl --state STATE [--corpus DIR]
 
 ``bench.scale`` appends each clip's outcome to the clips file as it runs, but
 writes a mode's summary only when the mode ends; if the process dies mid-mode
-the clips already run are still on disk. This scores them again (the kept
-store's ``scale-<kind>.json`` gives the real sounds' reference ids) and prints
-the same figures ``bench.scale`` reports, per ``size mode`` tag, as markdown
-(and JSON with ``--json``).
+(the ``memory`` mode at a large size runs out of memory, say) the clips
+already run are still on disk. This scores them again and prints the same
+figures ``bench.scale`` reports, per ``<kind> <size> <mode>`` tag (modes
+``snapshot`` and ``memory``), as markdown (and JSON with ``--json``). The
+memory mode's first lookup, which builds the index, is not a clip of the file.
+
+``STATE`` gives the real sounds' reference ids: the kept store's
+``scale-<kind>.json``, or the run's ``<time>-scale.json`` (written as the run goes).
 """
 
 from __future__ import annotations
@@ -54,22 +58,35 @@ def summarize(records: list[dict[str, Any]], queries: dict[str, Any], negatives:
     }
 
 
+def real_sounds(state: dict[str, Any], kinds: set[str]) -> dict[int, str]:
+    """Sound id -> reference id, from a kept store's state or from a run's results (the run of ``kinds``)."""
+    if "sound_to_ref" in state:
+        mapping = state["sound_to_ref"]
+    else:
+        found = [state.get("runs", {}).get(kind, {}).get("sound_to_ref") for kind in kinds]
+        if len(found) != 1 or found[0] is None:
+            raise SystemExit(f"--state holds no sound_to_ref for the clips file's store kind {sorted(kinds)}")
+        mapping = found[0]
+    return {int(k): v for k, v in mapping.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale_recover", description=__doc__.splitlines()[0])
     parser.add_argument("clips", type=Path)
-    parser.add_argument("--state", type=Path, required=True, help="the kept store's scale-<kind>.json")
+    parser.add_argument("--state", type=Path, required=True,
+                        help="the kept store's scale-<kind>.json, or the run's <time>-scale.json")
     parser.add_argument("--corpus", type=Path, default=FULL_CORPUS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     _, _, queries, negatives = load_corpus(args.corpus)
     by_id_q = {q.id: q for q in queries}
     by_id_n = {n.id: n for n in negatives}
-    sound_to_ref = {int(k): v for k, v in json.loads(args.state.read_text())["sound_to_ref"].items()}
     tags: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for line in args.clips.read_text().splitlines():
         if line.strip():
             rec = json.loads(line)
             tags[rec["tag"]].append(rec)
+    sound_to_ref = real_sounds(json.loads(args.state.read_text()), {tag.split()[0] for tag in tags})
     out = {tag: summarize(recs, by_id_q, by_id_n, sound_to_ref) for tag, recs in tags.items()}
     if args.json:
         print(json.dumps(out, indent=1, default=float))

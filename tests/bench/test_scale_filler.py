@@ -192,8 +192,10 @@ def tiny_corpus(folder: Path) -> Path:
     return folder
 
 
-def test_the_scale_run_fills_builds_merges_and_measures_both_modes(tmp_path) -> None:
+def test_the_scale_run_fills_builds_merges_and_measures_both_modes(tmp_path, capsys) -> None:
     import bench.scale as scale
+    import bench.scale_common as scale_common
+    import bench.scale_recover as scale_recover
 
     corpus = tiny_corpus(tmp_path / "corpus")
     out = tmp_path / "results"
@@ -218,6 +220,13 @@ def test_the_scale_run_fills_builds_merges_and_measures_both_modes(tmp_path) -> 
     assert run["sizes"]["1"]["write_rate_first_chunk"]["sounds"] == run["sizes"]["0.5"]["write_rate_first_chunk"]["sounds"]
     report = next(out.glob("*-scale.md")).read_text()
     assert "| 1.0 h | snapshot |" in report and "| 1.0 h | memory |" in report
+    # The clips file scored again (as after a crash) from the run's results, and the modes set side by side.
+    clips = str(next(out.glob("*-clips.jsonl")))
+    capsys.readouterr()
+    assert scale_recover.main([clips, "--state", str(next(out.glob("*-scale.json"))), "--corpus", str(corpus)]) == 0
+    assert "| sqlite 1h memory | 4+2 |" in capsys.readouterr().out
+    assert scale_common.main([clips]) == 0
+    assert "| sqlite 0.5h | 4+2 | memory |" in capsys.readouterr().out
     # The kept store is measured again without ingesting, and grows with the same filler.
     status = scale.main(["--sizes", "1,1.5", "--last-hours", "0.25", "--chunk-hours", "0.2", "--queries", "4",
                          "--memory-mode", "off", "--corpus", str(corpus), "--out", str(out / "again"),
