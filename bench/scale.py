@@ -532,6 +532,7 @@ class KindRun:
             self.say(f"filler cut from {len(model.sound_ids)} real sounds: {model.peaks_per_second:.1f} peaks and "
                      f"{model.postings_per_second:.0f} postings per second of audio")
             all_chunks: list[dict[str, Any]] = list(self.state.get("chunks", []))
+            out["filler_chunks"] = all_chunks  # every chunk's write figures, the reused store's earlier ones first
             clips: list[Query | Negative] = [c for pair in zip(q_sample, n_sample) for c in pair]
             clips += q_sample[len(n_sample):] + n_sample[len(q_sample):]
             sizes_out = out.setdefault("sizes", {})
