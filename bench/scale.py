@@ -650,7 +650,7 @@ class KindRun:
         })
         self.save()
         self.say(f"{hours:.1f} h, {disk.sounds} sounds, {disk.postings / 1e6:.1f} M postings; SQL store "
-                 f"{disk.total / 1e9:.2f} GB ({record['mb_per_hour']:.2f} MB/h), snapshot {snap_bytes / 1e6:.0f} MB "
+                 f"{disk.total / 1e6:,.0f} MB ({record['mb_per_hour']:.2f} MB/h), snapshot {snap_bytes / 1e6:.0f} MB "
                  f"({record['snapshot_mb_per_hour']:.2f} MB/h); measuring")
         if not record["snapshot_holds_every_posting"]:
             self.say(f"WARNING: the snapshot holds {record['build_incremental']['postings']:,} postings, "
