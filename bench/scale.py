@@ -130,11 +130,14 @@ class FillerModel:
 
     A filler sound is a run of 5-10 s stretches of the real sounds' peaks laid
     end to end, each played backwards in time and moved in log-frequency.
-    Peak density, the local shapes the triplets are formed from and so the
-    hash distribution are those of real audio; but no edit the matcher
-    searches reverses time, so a filler sound never truly matches a real
-    reference or a query (it adds the chance collisions of a large catalogue
-    and nothing else).
+    The local shapes the triplets are formed from, and so the hash
+    distribution, are those of real audio (on the benchmark corpus, unrelated
+    clips collide with filler postings as often, per posting, as with the real
+    references' own, within 3%); but no edit the matcher searches reverses
+    time, so a filler sound never truly matches a real reference or a query
+    (it adds the chance collisions of a large catalogue and nothing else).
+    The peaks moved out of the band are lost: filler has some 8% fewer peaks
+    and postings per second than the real audio (reported with each run).
 
     ``sources`` are the real sounds' peaks in a fixed order (the same store
     gives the same filler); ``frames`` their lengths; ``freq_low`` /
