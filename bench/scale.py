@@ -136,13 +136,14 @@ class FillerModel:
     references' own, within 3%); but no edit the matcher searches reverses
     time, so a filler sound never truly matches a real reference or a query
     (it adds the chance collisions of a large catalogue and nothing else).
-    The peaks moved out of the band are lost: filler has some 8% fewer peaks
-    and postings per second than the real audio (reported with each run).
+    Each stretch is moved towards the middle of the band, and the few peaks
+    it still moves past an edge are reflected back in, so the filler keeps
+    the real audio's peaks per second (its peaks and postings per second are
+    reported with each run, beside the real audio's).
 
     ``sources`` are the real sounds' peaks in a fixed order (the same store
     gives the same filler); ``frames`` their lengths; ``freq_low`` /
-    ``freq_high`` the band their peaks occupy (a moved peak outside it is
-    dropped: the index holds nothing there).
+    ``freq_high`` the band their peaks occupy.
     """
 
     sound_ids: tuple[int, ...]
@@ -179,6 +180,10 @@ class FillerModel:
         )
 
     @property
+    def freq_middle(self) -> float:
+        return (self.freq_low + self.freq_high) / 2
+
+    @property
     def peaks_per_second(self) -> float:
         return sum(len(p) for p in self.sources) / self.real_seconds
 
@@ -199,17 +204,23 @@ class FillerModel:
             src = min(int(np.searchsorted(cumulative, gen.random(), side="right")), len(self.sources) - 1)
             length = min(gen.uniform(*SEGMENT_SECONDS) / self.frame_seconds, float(self.frames[src]), total - cursor)
             start = gen.uniform(0.0, float(self.frames[src]) - length)
-            shift = float(gen.integers(SHIFT_BINS[0], SHIFT_BINS[1] + 1)) * (1.0 if gen.random() < 0.5 else -1.0)
             peaks = self.sources[src]
             lo, hi = np.searchsorted(peaks.time, [start, start + length], side="left")
+            # Moved towards the middle of the band, so that few peaks leave it: the filler keeps
+            # the real audio's peaks (and postings) per second.
+            towards = 1.0 if hi > lo and float(np.median(peaks.freq[lo:hi])) < self.freq_middle else -1.0
+            shift = float(gen.integers(SHIFT_BINS[0], SHIFT_BINS[1] + 1)) * towards
             # Backwards: a peak x frames into the stretch lands length - x frames into its place here,
             # which keeps the peaks sorted by time (within (cursor, cursor + length]).
             t = cursor + ((start + length) - peaks.time[lo:hi][::-1].astype(np.float64))
             f = peaks.freq[lo:hi][::-1] + np.float32(shift)
-            keep = (f >= self.freq_low) & (f <= self.freq_high)
-            times.append(t[keep])
-            freqs.append(f[keep])
-            strengths.append(peaks.strength[lo:hi][::-1][keep])
+            # A peak moved past an edge of the band is reflected back into it rather than
+            # dropped, so the filler keeps the real audio's peaks (and postings) per second.
+            f = np.where(f > self.freq_high, 2 * self.freq_high - f, f)
+            f = np.where(f < self.freq_low, 2 * self.freq_low - f, f)
+            times.append(t)
+            freqs.append(np.clip(f, self.freq_low, self.freq_high))
+            strengths.append(peaks.strength[lo:hi][::-1])
             cursor += length
         return Peaks(time=np.concatenate(times).astype(np.float32), freq=np.concatenate(freqs).astype(np.float32),
                      strength=np.concatenate(strengths).astype(np.float32))
