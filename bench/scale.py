@@ -136,10 +136,10 @@ class FillerModel:
     references' own, within 3%); but no edit the matcher searches reverses
     time, so a filler sound never truly matches a real reference or a query
     (it adds the chance collisions of a large catalogue and nothing else).
-    Each stretch is moved towards the middle of the band, and the few peaks
-    it still moves past an edge are reflected back in, so the filler keeps
-    the real audio's peaks per second (its peaks and postings per second are
-    reported with each run, beside the real audio's).
+    A peak moved past an edge of the band is reflected back in, so the filler
+    keeps the real audio's peaks per second and, nearly, its distribution of
+    anchor frequencies (both are reported with each run, beside the real
+    audio's).
 
     ``sources`` are the real sounds' peaks in a fixed order (the same store
     gives the same filler); ``frames`` their lengths; ``freq_low`` /
@@ -180,10 +180,6 @@ class FillerModel:
         )
 
     @property
-    def freq_middle(self) -> float:
-        return (self.freq_low + self.freq_high) / 2
-
-    @property
     def peaks_per_second(self) -> float:
         return sum(len(p) for p in self.sources) / self.real_seconds
 
@@ -206,10 +202,7 @@ class FillerModel:
             start = gen.uniform(0.0, float(self.frames[src]) - length)
             peaks = self.sources[src]
             lo, hi = np.searchsorted(peaks.time, [start, start + length], side="left")
-            # Moved towards the middle of the band, so that few peaks leave it: the filler keeps
-            # the real audio's peaks (and postings) per second.
-            towards = 1.0 if hi > lo and float(np.median(peaks.freq[lo:hi])) < self.freq_middle else -1.0
-            shift = float(gen.integers(SHIFT_BINS[0], SHIFT_BINS[1] + 1)) * towards
+            shift = float(gen.integers(SHIFT_BINS[0], SHIFT_BINS[1] + 1)) * (1.0 if gen.random() < 0.5 else -1.0)
             # Backwards: a peak x frames into the stretch lands length - x frames into its place here,
             # which keeps the peaks sorted by time (within (cursor, cursor + length]).
             t = cursor + ((start + length) - peaks.time[lo:hi][::-1].astype(np.float64))

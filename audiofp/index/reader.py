@@ -43,6 +43,13 @@ log = logging.getLogger(__name__)
 #: the size of all of them, so it is done once per this many additions).
 _MAX_RECENT_PARTS = 8
 
+#: A new generation is merged once the recent sounds hold this share of the
+#: snapshot's postings (or the configured threshold, if larger). A merge copies
+#: the whole snapshot, so merging after a fixed amount of new audio would cost
+#: ingest more and more as the index grows; after a fixed share, each posting
+#: is copied about 1 / share times over its life, whatever the index size.
+MERGE_SHARE = 0.02
+
 
 @dataclass
 class _Recent:
@@ -77,9 +84,9 @@ class IndexReader:
 
     With ``index_dir`` None the base is built in this worker's memory at the
     first lookup. With ``refresh_postings`` > 0 the reader also keeps the
-    snapshot fresh by itself: once that many postings are outside the current
-    snapshot, a lookup starts a merge into a new generation in a background
-    thread. A file lock lets one process of the machine build while the
+    snapshot fresh by itself: once that many postings (or :data:`MERGE_SHARE`
+    of the snapshot's, if more) are outside the current snapshot, a lookup
+    starts a merge into a new generation in a background thread. A file lock lets one process of the machine build while the
     others go on answering from the old snapshot.
     """
 
@@ -193,7 +200,7 @@ class IndexReader:
             return False  # nothing on disk to merge into (an in-memory base is never rebuilt)
         if self._building is not None and self._building.is_alive():
             return False
-        return self._recent.postings >= threshold
+        return self._recent.postings >= max(threshold, MERGE_SHARE * self._base.meta.postings)
 
     def _start_background_build(self) -> None:
         def build() -> None:

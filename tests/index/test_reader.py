@@ -294,3 +294,30 @@ def test_an_unusable_snapshot_folder_falls_back_to_an_index_in_memory(workers, i
     assert found(b, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == [speech]
     status = index.reader_of(b).status()
     assert status.snapshot is None and status.snapshot_sounds == 1
+
+
+def test_a_worker_merges_only_once_the_new_sounds_are_a_share_of_the_snapshot(store_url, index_dir, tmp_path,
+                                                                                  monkeypatch):
+    # A merge copies the whole snapshot: at a large index it waits for a share of it, not a fixed amount.
+    a = open_store(store_url, index_dir=index_dir, refresh_postings=1)
+    try:
+        reader = index.reader_of(a)
+        ingest(a, "chant.ogg")
+        found(a, excerpt(tmp_path, "chant.ogg", 10.0, 5.0))  # builds the first snapshot
+        snapshot = reader.status()
+        first = ingest(a, "speech_en.ogg")
+        with a.session(readonly=True) as session:
+            added = db.get_sound(session, first).fingerprint_count
+        # Due after this sound and one more, not after this one alone.
+        monkeypatch.setattr(index.reader, "MERGE_SHARE", 1.5 * added / snapshot.snapshot_postings)
+        assert found(a, excerpt(tmp_path, "speech_en.ogg", 6.0, 5.0)) == [first]
+        reader.wait_for_build(60)
+        assert reader.status().snapshot == snapshot.snapshot and reader.status().recent_sounds == 1
+
+        second = ingest(a, "speech_ar.ogg")
+        assert found(a, excerpt(tmp_path, "speech_ar.ogg", 4.0, 5.0)) == [second]
+        reader.wait_for_build(60)
+        merged = reader.status()
+        assert merged.snapshot != snapshot.snapshot and (merged.snapshot_sounds, merged.recent_sounds) == (3, 0)
+    finally:
+        a.dispose()
