@@ -59,7 +59,7 @@ from audiofp.services.operations import build_index_snapshot
 from audiofp.store import Store
 
 from .run import FULL_CORPUS
-from .scale import FillerModel, add_filler
+from .filler import FillerModel, add_filler
 from .stores import DEFAULT_PG, fresh_store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,6 @@ what the whole-signal functions give.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import numpy as np
 

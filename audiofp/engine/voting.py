@@ -61,16 +61,10 @@ def count_votes(sound, t_query, t_sound, speed, shift, log_speed, query_frames, 
     cells : int
     """
     n = sound.size
-    key = np.empty(n, np.int64)
-    for i in range(n):
-        block = np.floor(t_query[i] / block_frames)
-        reference = (block * block_frames + min((block + 1) * block_frames, query_frames)) / 2.0
-        align = t_sound[i] - speed[i] * (t_query[i] - reference)
-        a = np.int64(np.floor(align / align_cell)) + _ALIGN_OFFSET
-        f = np.int64(np.floor(shift[i] / shift_cell)) + _SMALL_OFFSET
-        v = np.int64(np.floor(log_speed[i] / speed_cell)) + _SMALL_OFFSET
-        key[i] = (np.int64(block) << 48) | (a << 16) | (f << 8) | v
-    # Bucket the hits by sound, keeping their order within a sound.
+    # Bucket the hits by sound (a stable counting sort), computing each hit's
+    # cell key on the way: the per-sound pass below then reads the keys in
+    # order, where reading them through the sort's permutation missed the
+    # cache on nearly every hit.
     start = np.zeros(n_sound_ids + 1, np.int64)
     for i in range(n):
         start[sound[i] + 1] += 1
@@ -78,8 +72,17 @@ def count_votes(sound, t_query, t_sound, speed, shift, log_speed, query_frames, 
         start[s + 1] += start[s]
     fill = start.copy()
     order = np.empty(n, np.int64)
+    sorted_key = np.empty(n, np.int64)
     for i in range(n):
-        order[fill[sound[i]]] = i
+        block = np.floor(t_query[i] / block_frames)
+        reference = (block * block_frames + min((block + 1) * block_frames, query_frames)) / 2.0
+        align = t_sound[i] - speed[i] * (t_query[i] - reference)
+        a = np.int64(np.floor(align / align_cell)) + _ALIGN_OFFSET
+        f = np.int64(np.floor(shift[i] / shift_cell)) + _SMALL_OFFSET
+        v = np.int64(np.floor(log_speed[i] / speed_cell)) + _SMALL_OFFSET
+        at = fill[sound[i]]
+        order[at] = i
+        sorted_key[at] = (np.int64(block) << 48) | (a << 16) | (f << 8) | v
         fill[sound[i]] += 1
     cell_of = np.empty(n, np.int64)
     votes = np.empty(n, np.int64)
@@ -105,8 +108,7 @@ def count_votes(sound, t_query, t_sound, speed, shift, log_speed, query_frames, 
         mask -= 1
         first_cell = cells
         for j in range(lo, hi):
-            i = order[j]
-            k = key[i]
+            k = sorted_key[j]
             h = _slot(k, mask)
             while table_key[h] != -1 and table_key[h] != k:
                 h = (h + 1) & mask
@@ -119,7 +121,7 @@ def count_votes(sound, t_query, t_sound, speed, shift, log_speed, query_frames, 
                 cells += 1
             c = table_cell[h]
             votes[c] += 1
-            cell_of[i] = c
+            sorted_key[j] = c  # the key is read; its slot now holds the hit's cell
         # Empty the slots this sound used, for the next one.
         for c in range(first_cell, cells):
             k = cell_key[c]
@@ -127,4 +129,6 @@ def count_votes(sound, t_query, t_sound, speed, shift, log_speed, query_frames, 
             while table_key[h] != k:
                 h = (h + 1) & mask
             table_key[h] = -1
+    for j in range(n):
+        cell_of[order[j]] = sorted_key[j]
     return cell_of, votes[:cells], cell_sound[:cells], cell_key[:cells], cells

@@ -7,7 +7,7 @@ These use cases compose the engine (pure functions over arrays) with the store
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 

@@ -21,7 +21,7 @@ from audiofp.config import Settings
 from audiofp.engine.params import DEFAULT_PARAMS
 from audiofp.engine.types import Peaks
 from audiofp.store import Store, get_sounds, peaks_of_sounds
-from bench.scale import (
+from bench.filler import (
     FILLER_LABEL,
     FILLER_SECONDS,
     SEGMENT_SECONDS,
