@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..errors import ParameterError
@@ -79,6 +80,75 @@ class PostingRuns:
         return np.repeat(self.hashes, counts), self.postings[_ranges(self.starts, counts)]
 
 
+@numba.njit(cache=True, nogil=True)
+def _radix_order(keys):  # pragma: no cover - compiled
+    """The stable order of ``keys`` (uint64), by a least-significant-digit radix sort of 11 bits a pass.
+
+    Each pass reads the (key, index) pairs in order and writes them to at most
+    2,048 places, which stay in cache; a digit all keys share is skipped. On a
+    bucket of a few million postings this is several times faster than
+    ``np.lexsort``, and as stable.
+    """
+    n = keys.size
+    key = keys.copy()
+    index = np.arange(n)
+    next_key = np.empty(n, np.uint64)
+    next_index = np.empty(n, np.int64)
+    count = np.empty(2049, np.int64)
+    for shift in range(0, 64, 11):
+        count[:] = 0
+        for j in range(n):
+            count[np.int64((key[j] >> np.uint64(shift)) & np.uint64(2047)) + 1] += 1
+        if count.max() == n:
+            continue  # every key has this digit: the order stands
+        for d in range(2048):
+            count[d + 1] += count[d]
+        for j in range(n):
+            d = np.int64((key[j] >> np.uint64(shift)) & np.uint64(2047))
+            at = count[d]
+            next_key[at] = key[j]
+            next_index[at] = index[j]
+            count[d] = at + 1
+        key, next_key = next_key, key
+        index, next_index = next_index, index
+    return index
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_rows(rows, order, out):  # pragma: no cover - compiled
+    """``out[i] = rows[order[i]]`` for rows of raw bytes (a structured array's records)."""
+    width = rows.shape[1]
+    for i in range(order.size):
+        src = order[i]
+        for b in range(width):
+            out[i, b] = rows[src, b]
+
+
+def sort_postings(hashes: np.ndarray, postings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Postings (with their hashes) in index order: by hash, then anchor frequency, ties as given.
+
+    Parameters
+    ----------
+    hashes : np.ndarray of uint32, shape (n,)
+    postings : np.ndarray of a posting dtype with an unsigned ``freq`` column, shape (n,)
+
+    Returns
+    -------
+    hashes, postings : np.ndarray
+        Reordered copies (the same order ``np.lexsort((postings["freq"], hashes))`` gives).
+    """
+    if hashes.size == 0:
+        return hashes, postings
+    freq_bits = 8 * postings.dtype["freq"].itemsize
+    order = _radix_order((hashes.astype(np.uint64) << np.uint64(freq_bits)) | postings["freq"].astype(np.uint64))
+    ordered = np.empty_like(postings)
+    width = postings.dtype.itemsize
+    _gather_rows(np.ascontiguousarray(postings).view(np.uint8).reshape(-1, width), order,
+                 ordered.view(np.uint8).reshape(-1, width))
+    return hashes[order], ordered
+
+
+
 @dataclass(frozen=True)
 class InvertedIndex:
     """Postings grouped by hash.
@@ -119,11 +189,10 @@ class InvertedIndex:
         hashes = np.asarray(hashes, dtype=np.uint32)
         if hashes.shape != postings.shape:
             raise ParameterError(f"hashes {hashes.shape} and postings {postings.shape} differ in shape")
-        order = np.lexsort((postings["freq"], hashes))
-        grouped = hashes[order]
+        grouped, ordered = sort_postings(hashes, postings)
         first = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if grouped.size else np.zeros(0, np.int64)
         starts = np.append(first, grouped.size).astype(np.int64)
-        return cls(hashes=grouped[first], starts=starts, postings=postings[order])
+        return cls(hashes=grouped[first], starts=starts, postings=ordered)
 
     @classmethod
     def empty(cls, posting_dtype: np.dtype) -> "InvertedIndex":

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.inverted import InvertedIndex
+from ..engine.inverted import InvertedIndex, sort_postings
 from ..engine.types import POSTING_DTYPE
 
 #: Postings per bucket aimed at: about 60 MB of working memory per bucket.
@@ -76,8 +76,7 @@ class _Partitions:
         postings = np.fromfile(self._path(bucket, "postings"), dtype=POSTING_DTYPE)
         if hashes.size != self.counts[bucket] or postings.size != self.counts[bucket]:
             raise RuntimeError(f"bucket file {bucket} of {self.folder} holds other data than was written")
-        order = np.lexsort((postings["freq"], hashes))
-        return hashes[order], postings[order]
+        return sort_postings(hashes, postings)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

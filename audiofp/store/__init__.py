@@ -5,8 +5,8 @@ fingerprint-parameter guard. Everything else is a narrow function per
 aggregate that works inside a caller's ``Session`` (one use case, one
 transaction) and returns the frozen records of ``records``, never ORM rows:
 
-    sounds     sounds and their tags          postings  the packed inverted index, its size
-    peaks      each sound's spectral peaks    (and which sounds came after a point)
+    sounds     sounds and their tags          postings  legacy packed rows; the record's size
+    peaks      each sound's spectral peaks: its fingerprint record (and which sounds came after a point)
     meta       index metadata (digests)       uploads   uploads and their verdicts
     uses       which upload uses which sound  removals  removals and what reaches them
     events     the re-review feed             keys      API keys

@@ -5,13 +5,13 @@ classes describe it for queries, and a test compares the two. The aggregate
 modules of ``audiofp.store`` convert rows to the frozen records of
 ``records.py`` at the boundary, so no ORM object leaves ``audiofp.store``.
 
-The index: fingerprints are kept in a packed inverted index, one row per
-(scheme, hash) whose ``postings`` blob concatenates fixed-width entries
-(``POSTING_DTYPE``, 10 bytes: sound, time, freq, span). A row per posting would
-cost 40-60 bytes on PostgreSQL (tuple header, line pointer, index entry) and
-make the lookup touch one heap page per posting; packing makes the per-row
-overhead shared by every posting of a hash and turns a query into one indexed
-read per hash. Ingest appends to the blobs with an upsert that concatenates.
+The fingerprint record: each sound's spectral peaks, one ``sound_peaks`` row
+per sound (10 bytes a peak), written with the sound and never rewritten. The
+inverted index is derived from them outside SQL (``audiofp.index``). A row
+per posting would cost 40-60 bytes on PostgreSQL (tuple header, line pointer,
+index entry), and the packed rows per (scheme, hash) that stores used until
+revision 0008 (``fingerprints``, kept for sounds older than their peaks) were
+rewritten on every append, which slowed ingest and bloated PostgreSQL.
 
 Moderation: which upload reused which sound (a *use*), which uploads were
 taken down (a *removal*), what the upload pipelines should re-review (the
