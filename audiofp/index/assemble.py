@@ -5,8 +5,9 @@ the postings of the sounds added since the previous generation into that
 generation's (already ordered) arrays. Both stream, so memory stays about one
 *bucket* whatever the size of the index:
 
-1. the incoming postings are partitioned by the top bits of their hash into
-   bucket files (one pass, appends only);
+1. the incoming postings are partitioned by the top bits of their hash (of
+   the width the fingerprint layout gives it) into bucket files (one pass,
+   appends only);
 2. bucket by bucket, in hash order, the incoming postings are sorted, merged
    with the previous generation's postings of the same hash range (a linear
    merge: they are already sorted), and appended to the output.
@@ -43,11 +44,12 @@ def bucket_bits(expected_postings: int) -> int:
 
 
 class _Partitions:
-    """Incoming postings split by the top ``bits`` of their hash into files under ``folder``."""
+    """Incoming postings split by the top ``bits`` of their ``hash_bits``-bit hash into files under ``folder``."""
 
-    def __init__(self, folder: Path, bits: int) -> None:
+    def __init__(self, folder: Path, bits: int, hash_bits: int) -> None:
         self.folder = folder
         self.bits = bits
+        self.shift = hash_bits - bits
         self.counts = np.zeros(1 << bits, dtype=np.int64)
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -57,7 +59,9 @@ class _Partitions:
     def add(self, hashes: np.ndarray, postings: np.ndarray) -> None:
         if hashes.size == 0:
             return
-        buckets = (hashes >> np.uint32(32 - self.bits)).astype(np.int64) if self.bits else np.zeros(hashes.size, np.int64)
+        buckets = (hashes >> np.uint32(self.shift)).astype(np.int64)
+        if buckets.size and buckets.max() >= self.counts.size:
+            raise ValueError(f"a hash wider than the layout's {self.shift + self.bits} bits")
         order = np.argsort(buckets, kind="stable")
         bounds = np.searchsorted(buckets[order], np.arange((1 << self.bits) + 1))
         for bucket in np.flatnonzero(np.diff(bounds)).tolist():
@@ -82,11 +86,11 @@ class _Partitions:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _previous_range(base: InvertedIndex, bucket: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """The previous generation's postings whose hashes fall in ``bucket``, with their hashes."""
-    low, high = bucket << (32 - bits), (bucket + 1) << (32 - bits)
+def _previous_range(base: InvertedIndex, bucket: int, shift: int, *, last_bucket: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The previous generation's postings whose hashes fall in ``bucket`` (``hash >> shift``), with their hashes."""
+    low, high = bucket << shift, (bucket + 1) << shift
     first = int(np.searchsorted(base.hashes, low))
-    last = int(np.searchsorted(base.hashes, high)) if high <= np.iinfo(np.uint32).max else base.hashes.size
+    last = base.hashes.size if last_bucket else int(np.searchsorted(base.hashes, high))
     starts = np.asarray(base.starts[first: last + 1], dtype=np.int64)
     postings = np.asarray(base.postings[starts[0]: starts[-1]]) if starts.size else np.zeros(0, POSTING_DTYPE)
     hashes = np.repeat(np.asarray(base.hashes[first:last]), np.diff(starts))
@@ -118,7 +122,7 @@ def merge_sorted(old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.n
 
 
 def write_index(folder: Path, chunks: Iterable[tuple[np.ndarray, np.ndarray]], *, base: InvertedIndex | None,
-                expected_postings: int, say: Callable[[str], None] = lambda _line: None) -> int:
+                expected_postings: int, hash_bits: int, say: Callable[[str], None] = lambda _line: None) -> int:
     """Write ``hashes.npy``, ``starts.npy`` and ``postings.npy`` of a snapshot into ``folder``.
 
     Parameters
@@ -131,6 +135,9 @@ def write_index(folder: Path, chunks: Iterable[tuple[np.ndarray, np.ndarray]], *
         The previous generation to merge them into (None: a full build).
     expected_postings : int
         About how many postings ``chunks`` yields (sizes the buckets).
+    hash_bits : int
+        How many bits the hashes occupy (the fingerprint layout's): buckets
+        split that range, so that they hold similar shares of the postings.
 
     Returns
     -------
@@ -138,36 +145,42 @@ def write_index(folder: Path, chunks: Iterable[tuple[np.ndarray, np.ndarray]], *
         Postings written (the previous generation's plus the new ones).
     """
     previous = 0 if base is None else len(base.postings)
-    bits = bucket_bits(previous + expected_postings)
-    parts = _Partitions(folder / "parts", bits)
+    bits = min(bucket_bits(previous + expected_postings), hash_bits)
+    parts = _Partitions(folder / "parts", bits, hash_bits)
     try:
         for hashes, postings in chunks:
             parts.add(hashes, postings)
         total = previous + int(parts.counts.sum())
         say(f"{int(parts.counts.sum()):,} new postings in {1 << bits} buckets; writing {total:,}")
         out = np.lib.format.open_memmap(folder / "postings.npy", mode="w+", dtype=POSTING_DTYPE, shape=(total,))
-        hash_parts: list[np.ndarray] = []
-        count_parts: list[np.ndarray] = []
+        # The distinct hashes and their run lengths go into arrays sized for the worst case
+        # (every posting its own hash): only the part written is ever committed, and no
+        # small array outlives a bucket, which would pin the heap and keep every bucket's
+        # freed working memory from going back to the system.
+        distinct = np.empty(total, np.uint32)
+        counts = np.empty(total, np.int64)
+        runs = 0
         written = 0
         for bucket in range(1 << bits):
             merged_hashes, merged = parts.read(bucket)
             if base is not None:
-                merged_hashes, merged = merge_sorted(_previous_range(base, bucket, bits), (merged_hashes, merged))
+                previous_part = _previous_range(base, bucket, parts.shift, last_bucket=bucket == (1 << bits) - 1)
+                merged_hashes, merged = merge_sorted(previous_part, (merged_hashes, merged))
             if merged.size == 0:
                 continue
             out[written: written + merged.size] = merged
             written += merged.size
-            firsts = np.r_[0, np.flatnonzero(np.diff(merged_hashes)) + 1]
-            hash_parts.append(merged_hashes[firsts])
-            count_parts.append(np.diff(np.r_[firsts, merged.size]))
+            firsts = np.flatnonzero(np.r_[True, merged_hashes[1:] != merged_hashes[:-1]])
+            distinct[runs: runs + firsts.size] = merged_hashes[firsts]
+            counts[runs: runs + firsts.size] = np.diff(np.r_[firsts, merged.size])
+            runs += firsts.size
+            del merged_hashes, merged, firsts
         if written != total:
             raise RuntimeError(f"wrote {written} postings where {total} were expected")
         out.flush()
         del out
     finally:
         parts.remove()
-    hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, np.uint32)
-    counts = np.concatenate(count_parts) if count_parts else np.zeros(0, np.int64)
-    np.save(folder / "hashes.npy", hashes.astype(np.uint32, copy=False))
-    np.save(folder / "starts.npy", np.r_[0, np.cumsum(counts)].astype(np.int64))
+    np.save(folder / "hashes.npy", distinct[:runs])
+    np.save(folder / "starts.npy", np.r_[0, np.cumsum(counts[:runs])].astype(np.int64))
     return total

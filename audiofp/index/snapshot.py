@@ -245,7 +245,8 @@ def build(store: Store, index_dir: Path, *, keep: int = 1, full: bool = False,
                    else f"all {plan.sounds} sounds"))
             total = write_index(building, _chunks(session, store.params, plan),
                                 base=None if base is None else base.index,
-                                expected_postings=plan.expected_postings, say=say)
+                                expected_postings=plan.expected_postings,
+                                hash_bits=store.params.layout.total_bits, say=say)
         meta = SnapshotMeta(
             format=SNAPSHOT_FORMAT, store_id=store_id, scheme=store.params.scheme,
             params_digest=store.params.digest(), watermark=int(plan.watermark), holes=plan.holes,
