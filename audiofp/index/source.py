@@ -1,9 +1,10 @@
 """What the index is derived from: each sound's stored peaks, and a migrated store's legacy rows.
 
 A sound's postings are formed again from its peaks exactly as when it was
-added (the same triplets, hashes and posting fields), at about 10^5 times
-realtime; a store migrated from before peaks were kept also holds packed
-per-hash rows for its older sounds, read as they are.
+added (the same triplets, hashes and posting fields): 1,000 h of audio, read
+from the store and derived, in about two minutes. A store migrated from
+before peaks were kept also holds packed per-hash rows for its older sounds,
+read as they are.
 """
 
 from __future__ import annotations
