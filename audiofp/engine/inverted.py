@@ -81,7 +81,7 @@ class PostingRuns:
 
 
 @numba.njit(cache=True, nogil=True)
-def _radix_order(keys):  # pragma: no cover - compiled
+def radix_order(keys):  # pragma: no cover - compiled
     """The stable order of ``keys`` (uint64), by a least-significant-digit radix sort of 11 bits a pass.
 
     Each pass reads the (key, index) pairs in order and writes them to at most
@@ -140,7 +140,7 @@ def sort_postings(hashes: np.ndarray, postings: np.ndarray) -> tuple[np.ndarray,
     if hashes.size == 0:
         return hashes, postings
     freq_bits = 8 * postings.dtype["freq"].itemsize
-    order = _radix_order((hashes.astype(np.uint64) << np.uint64(freq_bits)) | postings["freq"].astype(np.uint64))
+    order = radix_order((hashes.astype(np.uint64) << np.uint64(freq_bits)) | postings["freq"].astype(np.uint64))
     ordered = np.empty_like(postings)
     width = postings.dtype.itemsize
     _gather_rows(np.ascontiguousarray(postings).view(np.uint8).reshape(-1, width), order,

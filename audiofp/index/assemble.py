@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.inverted import InvertedIndex, sort_postings
+from ..engine.inverted import InvertedIndex, radix_order, sort_postings
 from ..engine.types import POSTING_DTYPE
 
 #: Postings per bucket aimed at: about 60 MB of working memory per bucket.
@@ -62,15 +62,18 @@ class _Partitions:
         buckets = (hashes >> np.uint32(self.shift)).astype(np.int64)
         if buckets.size and buckets.max() >= self.counts.size:
             raise ValueError(f"a hash wider than the layout's {self.shift + self.bits} bits")
-        order = np.argsort(buckets, kind="stable")
+        # One stable reordering by bucket, then each bucket is a contiguous slice.
+        order = radix_order(buckets.astype(np.uint64))
         bounds = np.searchsorted(buckets[order], np.arange((1 << self.bits) + 1))
+        grouped_hashes = np.ascontiguousarray(hashes[order], dtype=np.uint32)
+        grouped = np.ascontiguousarray(postings[order])
         for bucket in np.flatnonzero(np.diff(bounds)).tolist():
-            chosen = order[bounds[bucket]: bounds[bucket + 1]]
+            lo, hi = int(bounds[bucket]), int(bounds[bucket + 1])
             with open(self._path(bucket, "hashes"), "ab") as out:
-                out.write(np.ascontiguousarray(hashes[chosen], dtype=np.uint32).tobytes())
+                out.write(grouped_hashes[lo:hi].tobytes())
             with open(self._path(bucket, "postings"), "ab") as out:
-                out.write(np.ascontiguousarray(postings[chosen]).tobytes())
-            self.counts[bucket] += chosen.size
+                out.write(grouped[lo:hi].tobytes())
+            self.counts[bucket] += hi - lo
 
     def read(self, bucket: int) -> tuple[np.ndarray, np.ndarray]:
         """The bucket's postings sorted by (hash, anchor frequency), as the index keeps them."""
