@@ -452,9 +452,8 @@ class KindRun:
             records["snapshot"] = result.pop("_records")
             modes["snapshot"] = {"reader_before": status, "reader_after": reader_status(store), **result}
             self.log_mode("snapshot", modes["snapshot"])
-        except Exception as exc:
-            modes["snapshot"] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-            self.say(f"snapshot mode failed: {modes['snapshot']['error']}")
+        except Exception as exc:  # keep the other mode's figures; say why this one has none
+            modes["snapshot"] = self.failure("snapshot mode", exc)
         finally:
             release_reader(store)
         clips_file.flush()
@@ -478,9 +477,8 @@ class KindRun:
                 first_info["index_build_seconds"] = first["latency"] - again if again is not None else None
                 modes["memory"] = {**first_info, **result}
                 self.log_mode("memory", modes["memory"])
-            except Exception as exc:
-                modes["memory"] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-                self.say(f"memory mode failed: {modes['memory']['error']}")
+            except Exception as exc:  # keep the other mode's figures; say why this one has none
+                modes["memory"] = self.failure("memory mode", exc)
             finally:
                 release_reader(store)
             clips_file.flush()
@@ -495,6 +493,12 @@ class KindRun:
             # A snapshot is about 2 MB an hour: at 1,000 h the sizes' snapshots would fill the disk.
             shutil.rmtree(snap_dir, ignore_errors=True)
         self.save()
+
+    def failure(self, what: str, exc: Exception) -> dict[str, Any]:
+        """The record of a step that failed (its error and traceback), said in the log too."""
+        error = f"{type(exc).__name__}: {exc}"
+        self.say(f"{what} failed: {error}")
+        return {"error": error, "traceback": traceback.format_exc()}
 
     def log_mode(self, mode: str, r: dict[str, Any]) -> None:
         q, n = r["queries"], r["negatives"]

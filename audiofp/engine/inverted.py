@@ -124,6 +124,12 @@ def _gather_rows(rows, order, out):  # pragma: no cover - compiled
             out[i, b] = rows[src, b]
 
 
+def order_keys(hashes: np.ndarray, postings: np.ndarray) -> np.ndarray:
+    """Each posting's place in index order as one integer: its hash, then its anchor frequency (uint64)."""
+    freq_bits = 8 * postings.dtype["freq"].itemsize
+    return (hashes.astype(np.uint64) << np.uint64(freq_bits)) | postings["freq"].astype(np.uint64)
+
+
 def sort_postings(hashes: np.ndarray, postings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Postings (with their hashes) in index order: by hash, then anchor frequency, ties as given.
 
@@ -139,8 +145,7 @@ def sort_postings(hashes: np.ndarray, postings: np.ndarray) -> tuple[np.ndarray,
     """
     if hashes.size == 0:
         return hashes, postings
-    freq_bits = 8 * postings.dtype["freq"].itemsize
-    order = radix_order((hashes.astype(np.uint64) << np.uint64(freq_bits)) | postings["freq"].astype(np.uint64))
+    order = radix_order(order_keys(hashes, postings))
     ordered = np.empty_like(postings)
     width = postings.dtype.itemsize
     _gather_rows(np.ascontiguousarray(postings).view(np.uint8).reshape(-1, width), order,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.inverted import InvertedIndex, radix_order, sort_postings
+from ..engine.inverted import InvertedIndex, order_keys, radix_order, sort_postings
 from ..engine.types import POSTING_DTYPE
 
 #: Postings per bucket aimed at: about 60 MB of working memory per bucket.
@@ -33,8 +33,6 @@ TARGET_BUCKET_POSTINGS = 4_000_000
 #: At most 2**this buckets (each an open file pair while partitioning).
 MAX_BUCKET_BITS = 10
 
-#: Bits the anchor frequency occupies in a merge key below the hash.
-_FREQ_BITS = 8 * POSTING_DTYPE["freq"].itemsize
 
 
 def bucket_bits(expected_postings: int) -> int:
@@ -100,10 +98,6 @@ def _previous_range(base: InvertedIndex, bucket: int, shift: int, *, last_bucket
     return hashes, postings
 
 
-def _merge_keys(hashes: np.ndarray, postings: np.ndarray) -> np.ndarray:
-    return (hashes.astype(np.uint64) << np.uint64(_FREQ_BITS)) | postings["freq"].astype(np.uint64)
-
-
 def merge_sorted(old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Two (hashes, postings) runs sorted by (hash, anchor frequency), merged; ties keep ``old`` first."""
     old_hashes, old_postings = old
@@ -113,7 +107,7 @@ def merge_sorted(old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.n
     if old_hashes.size == 0:
         return new_hashes, new_postings
     # Each new posting lands after every old one with a key not above its own.
-    places = np.searchsorted(_merge_keys(old_hashes, old_postings), _merge_keys(new_hashes, new_postings),
+    places = np.searchsorted(order_keys(old_hashes, old_postings), order_keys(new_hashes, new_postings),
                              side="right") + np.arange(new_hashes.size)
     from_old = np.ones(old_hashes.size + new_hashes.size, dtype=bool)
     from_old[places] = False

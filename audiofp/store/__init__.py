@@ -32,14 +32,13 @@ from .meta import get_meta, set_meta, setdefault_meta
 from .peaks import (
     add_sound_peaks,
     max_sound_id,
-    peakless_sound_ids,
     peaks_of_sounds,
     posting_total,
     sound_ids_after,
     sound_ids_among,
     stream_peaks,
 )
-from .postings import LEGACY_UPTO_KEY, index_stats, legacy_index_rows, legacy_posting_count, legacy_upto
+from .postings import LEGACY_UPTO_KEY, index_stats, legacy_index_rows, legacy_upto
 from .records import (
     AccountSoundRow,
     ApiKeyRecord,
@@ -103,8 +102,8 @@ __all__ = [
     "add_sound", "add_sound_tags", "find_sound_by_digest", "get_meta", "get_sound", "get_sounds",
     "index_stats", "count_sounds", "list_sounds", "set_meta", "setdefault_meta", "tags_of_sounds",
     # the peaks of sounds, and what a worker's index snapshot reads
-    "add_sound_peaks", "legacy_index_rows", "max_sound_id", "peaks_of_sounds", "legacy_posting_count", "posting_total",
-    "LEGACY_UPTO_KEY", "legacy_upto", "peakless_sound_ids", "stream_peaks", "sound_ids_after",
+    "add_sound_peaks", "legacy_index_rows", "max_sound_id", "peaks_of_sounds", "posting_total",
+    "LEGACY_UPTO_KEY", "legacy_upto", "stream_peaks", "sound_ids_after",
     "sound_ids_among",
     # uploads and uses
     "account_sounds", "accounts_sharing_sounds", "find_upload", "get_upload", "get_use", "insert_upload",

@@ -95,13 +95,3 @@ def stream_peaks(session: Session, after: int, upto: int, *, batch_rows: int = 2
             yield [(int(i), int(count), bytes(blob)) for i, count, blob in rows]
     finally:
         result.close()
-
-
-@translated
-def peakless_sound_ids(session: Session, after: int, *, limit: int = 10) -> list[int]:
-    """Up to ``limit`` ids above ``after`` of sounds that have no stored peaks (a damaged store)."""
-    rows = session.execute(
-        select(Sound.id).outerjoin(SoundPeaks, SoundPeaks.sound_id == Sound.id)
-        .where(Sound.id > int(after), SoundPeaks.sound_id.is_(None)).order_by(Sound.id).limit(limit)
-    ).scalars().all()
-    return [int(i) for i in rows]

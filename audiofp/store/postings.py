@@ -93,18 +93,6 @@ def legacy_index_rows(session: Session, scheme: int, *, batch_rows: int = 20_000
         cursor.close()
 
 
-@translated
-def legacy_posting_count(session: Session, scheme: int) -> int:
-    """Number of postings in the legacy rows of ``scheme`` (scans the rows' lengths)."""
-    scheme = _check_scheme(scheme)
-    total = session.execute(
-        select(func.coalesce(func.sum(func.length(FingerprintPostings.postings)), 0)).where(
-            FingerprintPostings.key >= scheme << 32, FingerprintPostings.key < (scheme + 1) << 32
-        )
-    ).scalar_one()
-    return int(total) // POSTING_BYTES
-
-
 # --------------------------------------------------------------------------- stats
 @translated
 def index_stats(session: Session) -> IndexStats:
