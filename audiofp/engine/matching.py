@@ -23,8 +23,8 @@ from scipy import special
 from ..errors import ParameterError
 from .hashes import QueryHashes
 from .inverted import PostingRuns
-from .pairing import pair_postings
-from .voting import count_votes, vote_reference
+from .pairing import PairedHits, VoteGrid, pair_postings
+from .voting import cell_keys, count_cells, hits_of_sounds, vote_reference
 from .params import FingerprintParams, PostingLayout
 from .types import Evidence, Match, Triplets
 
@@ -110,6 +110,12 @@ class MatchSettings:
         if not self.background_band_frames > self.time_tolerance:
             raise ParameterError("background_band_frames must exceed time_tolerance")
 
+    def vote_grid(self, query_frames: float) -> VoteGrid:
+        """The vote cells of a query ``query_frames`` long."""
+        return VoteGrid(query_frames=query_frames, block_frames=self.vote_block_frames,
+                        align_cell=self.align_cell_frames, shift_cell=self.shift_cell_bins,
+                        speed_cell=self.speed_cell_log2)
+
 
 @dataclass(frozen=True)
 class Hits:
@@ -134,7 +140,9 @@ def join_hits(
     queried: QueryHashes,
     runs: Sequence[PostingRuns],
     settings: MatchSettings,
-) -> Hits:
+    *,
+    query_frames: float,
+) -> PairedHits:
     """Pair each posting with every query triplet that looked its hash up.
 
     Parameters
@@ -146,25 +154,31 @@ def join_hits(
     runs : sequence of PostingRuns
         Where the index's postings of those hashes lie, encoded with ``queried.posting``.
     settings : MatchSettings
+    query_frames : float
+        Length of the query in frames, which places its vote cells.
 
     Returns
     -------
-    Hits
-        Only hits whose speed and pitch estimates are within the searched range.
+    PairedHits
+        Only hits whose speed and pitch estimates are within the searched range,
+        each with its vote cell; :func:`find_matches` reads the few it refines in full.
     """
-    sound, triplet, t_query, t_sound, speed, shift = pair_postings(
+    return pair_postings(
         queried.hashes, queried.triplet, triplets.t0, triplets.span, triplets.f0, runs, queried.posting,
+        settings.vote_grid(query_frames),
         min_speed=settings.min_speed, max_speed=settings.max_speed, max_shift=settings.max_shift_bins,
     )
-    return Hits(sound=sound, triplet=triplet, t_query=t_query, t_sound=t_sound, speed=speed, shift=shift)
 
 
-def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings, *, query_frames: float) -> list[Match]:
+def find_matches(hits: Hits | PairedHits, params: FingerprintParams, settings: MatchSettings, *,
+                 query_frames: float) -> list[Match]:
     """Vote, verify and rank the sounds the query reuses.
 
     Parameters
     ----------
-    hits : Hits
+    hits : Hits or PairedHits
+        The query's in-range hits: in full, or as :func:`join_hits` pairs them
+        (vote cells computed for the same ``settings`` and ``query_frames``).
     params : FingerprintParams
     settings : MatchSettings
     query_frames : float
@@ -178,34 +192,38 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
     """
     if len(hits) == 0:
         return []
+    if isinstance(hits, PairedHits):
+        sound, cell = hits.sound, hits.cell
+        def full(at: np.ndarray) -> Hits:
+            return Hits(*hits.columns(at))
+    else:
+        sound = hits.sound
+        cell = cell_keys(hits.t_query, hits.t_sound, hits.speed, hits.shift, *settings.vote_grid(query_frames).args())
+        full = hits.take
+    cells, strong_sound, strong_key, strong_votes = count_cells(sound, cell, settings.min_cell_votes)
+    # The strongest cells, ties broken by sound then cell, so that the order
+    # never depends on the order the hits came in.
+    top = np.lexsort((strong_key, strong_sound, -strong_votes))[: settings.max_candidates]
+    if top.size == 0:
+        return []
+    top_sound, top_key = strong_sound[top], strong_key[top]
+
+    # Only the sounds of the strongest cells are refined: read just their hits
+    # in full (at a large index, thousands of sounds hold a chance hit or two).
+    of_wanted = hits_of_sounds(sound, np.unique(top_sound))
+    wanted_hits = full(of_wanted)
     # Each hit's alignment is measured from the middle of its own stretch of
     # the query (``vote_block_frames`` long), not from the query's middle: a
     # hit's speed estimate is only good to a few percent, and its alignment
     # error grows with its distance from the reference point.
-    log_speed = np.log2(hits.speed)
-    cell_of, votes, cell_sound, cell_key, n_cells = count_votes(
-        hits.sound, hits.t_query, hits.t_sound, hits.speed, hits.shift, log_speed, float(query_frames),
-        float(settings.vote_block_frames), float(settings.align_cell_frames), float(settings.shift_cell_bins),
-        float(settings.speed_cell_log2), int(hits.sound.max()) + 1,
-    )
-    # The strongest cells, ties broken by sound then cell, so that the order
-    # never depends on the order the hits came in.
-    strong = np.flatnonzero(votes >= settings.min_cell_votes)
-    top = strong[np.lexsort((cell_key[strong], cell_sound[strong], -votes[strong]))][: settings.max_candidates]
-    if top.size == 0:
-        return []
-
-    # Only the sounds of the strongest cells are refined: group just their hits
-    # (at a large index, thousands of sounds hold a chance hit or two).
-    of_wanted = np.flatnonzero(np.isin(hits.sound, np.unique(cell_sound[top])))
-    wanted_hits = hits.take(of_wanted)
     reference = vote_reference(wanted_hits.t_query, settings.vote_block_frames, query_frames)
     align = wanted_hits.t_sound - wanted_hits.speed * (wanted_hits.t_query - reference)
-    by_sound = _group_by_sound(wanted_hits, align, log_speed[of_wanted], cell_of[of_wanted], reference, query_frames)
+    top_cell = _top_cell_of(sound[of_wanted], cell[of_wanted], top_sound, top_key)
+    by_sound = _group_by_sound(wanted_hits, align, np.log2(wanted_hits.speed), top_cell, reference, query_frames)
     found: list[_Candidate] = []
-    for cell in top:
-        group = by_sound[int(cell_sound[cell])]
-        members = group.cell == cell
+    for rank, cell_sound in enumerate(top_sound):
+        group = by_sound[int(cell_sound)]
+        members = group.cell == rank
         if any(c.sound == group.sound and c.explains(group, members, settings) for c in found):
             continue  # a neighbouring cell of a cluster already fitted
         cand = _refine(group, members, settings)
@@ -215,7 +233,7 @@ def find_matches(hits: Hits, params: FingerprintParams, settings: MatchSettings,
             cand.anchors,
             global_expected=_global_expected(len(group.hits), group.align_range, settings),
             local_expected=_local_expected(group.hits, cand, settings),
-            n_tests=n_cells,
+            n_tests=cells,
         )
         found.append(cand)
 
@@ -233,11 +251,21 @@ def warm_up() -> None:
     n = 64
     hits = Hits(sound=np.ones(n, np.uint32), triplet=np.arange(n), t_query=np.sort(rng.uniform(0, 300, n)),
                 t_sound=np.sort(rng.uniform(0, 300, n)), speed=np.ones(n), shift=np.zeros(n))
-    find_matches(hits, FingerprintParams(), MatchSettings(), query_frames=300.0)
+    settings = MatchSettings()
+    find_matches(hits, FingerprintParams(), settings, query_frames=300.0)
+    hits_of_sounds(hits.sound, np.ones(1, np.int64))  # only reached above when a cell is strong
     empty = Triplets(*(np.zeros(0, np.float32) for _ in range(6)))
     pair_postings(np.zeros(0, np.uint32), np.zeros(0, np.int64), empty.t0, empty.span, empty.f0,
                   [PostingRuns.grouped(np.zeros(1, np.uint32), np.zeros(1, dtype=PostingLayout().dtype))],
-                  PostingLayout(), min_speed=0.8, max_speed=1.25, max_shift=15.0)
+                  PostingLayout(), settings.vote_grid(300.0), min_speed=0.8, max_speed=1.25, max_shift=15.0)
+
+
+def _top_cell_of(sound: np.ndarray, cell: np.ndarray, top_sound: np.ndarray, top_key: np.ndarray) -> np.ndarray:
+    """Each hit's rank among the strongest cells (``top_sound``, ``top_key``), or -1 if its cell is not one."""
+    rank = np.full(sound.size, -1, dtype=np.int64)
+    for i, (s, k) in enumerate(zip(top_sound, top_key)):
+        rank[(sound == s) & (cell == k)] = i
+    return rank
 
 
 @dataclass(frozen=True)

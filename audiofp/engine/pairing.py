@@ -5,31 +5,110 @@ and about nine in ten of the resulting pairs imply a speed or a pitch shift
 outside the searched range. The pairing is the cost of a query that grows
 with the index, so it runs as one compiled pass over the postings where they
 lie (a memory-mapped snapshot or the rows SQL returned), testing speed and
-pitch before anything is written, and writing only the pairs that pass. Where
-a run's postings ascend in anchor frequency (snapshots and in-memory indexes
-store them so), a binary search skips straight to the frequencies the searched
-pitch range allows: about four chance postings in five are never read.
+pitch before anything is written. Where a run's postings ascend in anchor
+frequency (snapshots and in-memory indexes store them so), a binary search
+skips straight to the frequencies the searched pitch range allows: about
+four chance postings in five are never read.
 
-Each pair's arithmetic is the one the matcher has always used (float64, same
-operations in the same order), so the hits are the same whichever path
-produced the postings.
+A pair that passes is written compactly: its sound, its vote cell
+(:func:`audiofp.engine.voting.cell_key`) and where it came from (the query
+triplet and the posting), 24 bytes. The few pairs the matcher refines are
+read back in full with :meth:`PairedHits.columns`, by the same arithmetic
+(float64, same operations in the same order), so a pair's values are the
+same whichever path produced its postings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 from .inverted import PostingRuns
 from .params import PostingLayout
+from .voting import cell_key
+
+
+@dataclass(frozen=True)
+class VoteGrid:
+    """The vote cells' sizes and the query they are measured on (see :func:`audiofp.engine.voting.cell_key`)."""
+
+    query_frames: float
+    block_frames: float
+    align_cell: float
+    shift_cell: float
+    speed_cell: float
+
+    def args(self) -> tuple[float, ...]:
+        return (float(self.query_frames), float(self.block_frames), float(self.align_cell),
+                float(self.shift_cell), float(self.speed_cell))
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_true(predicate_of, k, limit, trip, steps, bound):  # pragma: no cover - compiled
+    """The smallest integer in ``[0, limit + 1]`` from which ``predicate_of`` holds (it must be monotone)."""
+    a = 0
+    b = limit + 1
+    while a < b:
+        m = (a + b) // 2
+        if predicate_of(m, trip[k], steps, bound):
+            b = m
+        else:
+            a = m + 1
+    return a
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _speed_at_least(span, trip_span, steps, bound):  # pragma: no cover - compiled
+    return (span / steps) / trip_span >= bound
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _speed_above(span, trip_span, steps, bound):  # pragma: no cover - compiled
+    return (span / steps) / trip_span > bound
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _shift_at_most(freq, trip_f0, steps, bound):  # pragma: no cover - compiled
+    return trip_f0 - freq / steps <= bound
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _shift_below(freq, trip_f0, steps, bound):  # pragma: no cover - compiled
+    return trip_f0 - freq / steps < bound
+
+
+@numba.njit(cache=True, nogil=True)
+def _windows(trip_span, trip_f0, span_steps, freq_steps, span_limit, freq_limit, min_speed, max_speed,
+             max_shift):  # pragma: no cover - compiled
+    """Per query triplet, the stored spans and anchor frequencies (integers) whose pairs are in range.
+
+    A pair's speed rises with the stored span and its pitch shift falls with
+    the stored frequency, each computed exactly as :func:`_pairs` computes
+    them, so each in-range set is an interval of integers: the kernel then
+    tests two integer intervals per posting and divides only for the pairs
+    that pass.
+    """
+    n = trip_span.size
+    span_lo = np.empty(n, np.int64)
+    span_hi = np.empty(n, np.int64)
+    freq_lo = np.empty(n, np.int64)
+    freq_hi = np.empty(n, np.int64)
+    for k in range(n):
+        span_lo[k] = _first_true(_speed_at_least, k, span_limit, trip_span, span_steps, min_speed)
+        span_hi[k] = _first_true(_speed_above, k, span_limit, trip_span, span_steps, max_speed) - 1
+        freq_lo[k] = _first_true(_shift_at_most, k, freq_limit, trip_f0, freq_steps, max_shift)
+        freq_hi[k] = _first_true(_shift_below, k, freq_limit, trip_f0, freq_steps, -max_shift) - 1
+    return span_lo, span_hi, freq_lo, freq_hi
 
 
 @numba.njit(cache=True, nogil=True)
 def _pairs(qfirst, qcount, starts, ends, freq_sorted, p_sound, p_time, p_span, p_freq, query_triplet, trip_t0,
-           trip_span, trip_f0, time_steps, span_steps, freq_steps, min_speed, max_speed, max_shift,
-           out_sound, out_triplet, out_t_query, out_t_sound, out_speed, out_shift):  # pragma: no cover - compiled
+           trip_span, trip_f0, span_lo, span_hi, freq_lo, freq_hi, time_steps, span_steps, freq_steps,
+           query_frames, block_frames, align_cell, shift_cell, speed_cell,
+           out_sound, out_cell, out_triplet, out_posting):  # pragma: no cover - compiled
     """Write the in-range pairs into the ``out_*`` arrays; return how many there are.
 
     When more pairs pass than the arrays hold, the extra ones are counted but
@@ -46,6 +125,10 @@ def _pairs(qfirst, qcount, starts, ends, freq_sorted, p_sound, p_time, p_span, p
         hi = ends[r]
         for j in range(q0, q0 + c):
             k = query_triplet[j]
+            f_lo = freq_lo[k]
+            f_hi = freq_hi[k]
+            s_lo = span_lo[k]
+            s_hi = span_hi[k]
             first = lo
             if freq_sorted:
                 # Frequencies ascend within the run: skip the postings pitched
@@ -54,36 +137,99 @@ def _pairs(qfirst, qcount, starts, ends, freq_sorted, p_sound, p_time, p_span, p
                 b = hi
                 while a < b:
                     m = (a + b) // 2
-                    if trip_f0[k] - p_freq[m] / freq_steps > max_shift:
+                    if p_freq[m] < f_lo:
                         a = m + 1
                     else:
                         b = m
                 first = a
             for p in range(first, hi):
-                shift = trip_f0[k] - p_freq[p] / freq_steps
-                if shift > max_shift:
+                f = p_freq[p]
+                if f < f_lo:
                     continue
-                if shift < -max_shift:
+                if f > f_hi:
                     if freq_sorted:
                         break
                     continue
-                speed = (p_span[p] / span_steps) / trip_span[k]
-                if speed < min_speed or speed > max_speed:
+                s = p_span[p]
+                if s < s_lo or s > s_hi:
                     continue
                 if n < capacity:
+                    shift = trip_f0[k] - f / freq_steps
+                    speed = (s / span_steps) / trip_span[k]
                     out_sound[n] = p_sound[p]
+                    out_cell[n] = cell_key(trip_t0[k], p_time[p] / time_steps, speed, shift, query_frames,
+                                           block_frames, align_cell, shift_cell, speed_cell)
                     out_triplet[n] = k
-                    out_t_query[n] = trip_t0[k]
-                    out_t_sound[n] = p_time[p] / time_steps
-                    out_speed[n] = speed
-                    out_shift[n] = shift
+                    out_posting[n] = p
                 n += 1
     return n
 
 
 def _empty_pairs(n: int) -> tuple[np.ndarray, ...]:
-    return (np.empty(n, np.uint32), np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.float64),
-            np.empty(n, np.float64), np.empty(n, np.float64))
+    return np.empty(n, np.uint32), np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int64)
+
+
+@dataclass(frozen=True)
+class PairedHits:
+    """The in-range pairs of a query with the postings under its hashes, written compactly.
+
+    Attributes
+    ----------
+    sound : np.ndarray of uint32, shape (n,)
+        Each pair's sound.
+    cell : np.ndarray of int64, shape (n,)
+        Each pair's vote cell within its sound.
+    triplet : np.ndarray of int32, shape (n,)
+        The query triplet of each pair.
+    posting : np.ndarray of int64, shape (n,)
+        The posting of each pair, an index into the postings of its part.
+    part_ends : tuple of int
+        Pairs ``[part_ends[i-1], part_ends[i])`` hold postings of ``part_postings[i]``.
+    part_postings : tuple of np.ndarray
+    trip_t0, trip_span, trip_f0 : np.ndarray of float64
+        The query triplets' anchor frame, span (frames) and anchor bin.
+    layout : PostingLayout
+    """
+
+    sound: np.ndarray
+    cell: np.ndarray
+    triplet: np.ndarray
+    posting: np.ndarray
+    part_ends: tuple[int, ...]
+    part_postings: tuple[np.ndarray, ...]
+    trip_t0: np.ndarray
+    trip_span: np.ndarray
+    trip_f0: np.ndarray
+    layout: PostingLayout
+
+    def __len__(self) -> int:
+        return int(self.sound.size)
+
+    def columns(self, at: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The pairs at indices ``at`` (ascending) in full.
+
+        Returns
+        -------
+        sound, triplet, t_query, t_sound, speed, shift : np.ndarray
+            uint32, int64, then float64 (frames, frames, factor, bins).
+        """
+        at = np.asarray(at, dtype=np.int64)
+        steps = self.layout
+        parts: list[tuple[np.ndarray, ...]] = []
+        begin = 0
+        for end, postings in zip(self.part_ends, self.part_postings):
+            mine = at[(at >= begin) & (at < end)]
+            begin = end
+            k = self.triplet[mine].astype(np.int64)
+            p = postings[self.posting[mine]]
+            # The kernel's arithmetic, operation for operation.
+            shift = self.trip_f0[k] - p["freq"].astype(np.float64) / float(steps.freq_steps_per_bin)
+            speed = (p["span"].astype(np.float64) / float(steps.span_steps_per_frame)) / self.trip_span[k]
+            t_sound = p["time"].astype(np.float64) / float(steps.time_steps_per_frame)
+            parts.append((self.sound[mine], k, self.trip_t0[k], t_sound, speed, shift))
+        if not parts:
+            return (np.zeros(0, np.uint32), np.zeros(0, np.int64), *(np.zeros(0) for _ in range(4)))
+        return tuple(np.concatenate(column) for column in zip(*parts))
 
 
 def pair_postings(
@@ -94,11 +240,12 @@ def pair_postings(
     trip_f0: np.ndarray,
     runs: Sequence[PostingRuns],
     layout: PostingLayout,
+    grid: VoteGrid,
     *,
     min_speed: float,
     max_speed: float,
     max_shift: float,
-) -> tuple[np.ndarray, ...]:
+) -> PairedHits:
     """Every (query triplet, posting) pair under one hash whose speed and pitch are in range.
 
     Parameters
@@ -111,13 +258,15 @@ def pair_postings(
         Where the index's postings of those hashes lie.
     layout : PostingLayout
         How the postings encode time, span and frequency.
+    grid : VoteGrid
+        The vote cells each pair is counted in.
     min_speed, max_speed, max_shift : float
         The searched range: a pair outside it is chance and is not written.
 
     Returns
     -------
-    sound, triplet, t_query, t_sound, speed, shift : np.ndarray
-        One entry per pair (uint32, int64, then float64), in run, query triplet, posting order.
+    PairedHits
+        In run, query triplet, posting order.
     """
     order = np.argsort(query_hashes, kind="stable")
     sorted_hashes = np.ascontiguousarray(query_hashes[order], dtype=np.uint32)
@@ -126,8 +275,10 @@ def pair_postings(
     span = np.ascontiguousarray(trip_span, dtype=np.float64)
     f0 = np.ascontiguousarray(trip_f0, dtype=np.float64)
     steps = (float(layout.time_steps_per_frame), float(layout.span_steps_per_frame), float(layout.freq_steps_per_bin))
-    limits = (float(min_speed), float(max_speed), float(max_shift))
+    windows = _windows(span, f0, steps[1], steps[2], layout.limit("span"), layout.limit("freq"),
+                       float(min_speed), float(max_speed), float(max_shift))
     parts: list[tuple[np.ndarray, ...]] = []
+    postings_of_parts: list[np.ndarray] = []
     for run in runs:
         if run.hashes.size == 0:
             continue
@@ -144,12 +295,21 @@ def pair_postings(
         bound = int(np.dot(qcount, ends - starts))
         out = _empty_pairs(min(bound, len(run)) + 16)
         n = _pairs(qfirst, qcount, starts, ends, run.freq_sorted, *columns, sorted_triplet, t0, span, f0,
-                   *steps, *limits, *out)
+                   *windows, *steps, *grid.args(), *out)
         if n > out[0].size:
             out = _empty_pairs(n)
             _pairs(qfirst, qcount, starts, ends, run.freq_sorted, *columns, sorted_triplet, t0, span, f0,
-                   *steps, *limits, *out)
+                   *windows, *steps, *grid.args(), *out)
         parts.append(tuple(column[:n] for column in out))
-    if not parts:
-        return (np.zeros(0, np.uint32), np.zeros(0, np.int64), *(np.zeros(0) for _ in range(4)))
-    return tuple(np.concatenate(column) for column in zip(*parts))
+        postings_of_parts.append(p)
+    if len(parts) == 1:
+        sound, cell, triplet, posting = parts[0]  # no copy: the common case, one snapshot
+    elif parts:
+        sound, cell, triplet, posting = (np.concatenate(column) for column in zip(*parts))
+    else:
+        sound, cell, triplet, posting = (column[:0] for column in _empty_pairs(0))
+    return PairedHits(
+        sound=sound, cell=cell, triplet=triplet, posting=posting,
+        part_ends=tuple(int(e) for e in np.cumsum([part[0].size for part in parts])),
+        part_postings=tuple(postings_of_parts), trip_t0=t0, trip_span=span, trip_f0=f0, layout=layout,
+    )

@@ -1,9 +1,11 @@
 """Vote cells: which hits agree on a sound, a stretch of the query, an alignment, a pitch and a speed.
 
-At a large index a query has a million hits, nearly all of them chance and
-alone in their cell; counting them is the matcher's largest cost after the
-pairing, so it is compiled (numba) and works sound by sound in a table that
-stays in cache. :mod:`audiofp.engine.matching` refines the strongest cells.
+At a large index a query has millions of hits, nearly all of them chance
+and alone in their cell. Each hit's cell is packed into one integer key as
+the pairing finds it (:func:`cell_key`, called from the compiled pairing),
+so the hits themselves are never written out; :func:`count_cells` then
+counts the keys in tables that stay in cache, and keeps only the cells
+strong enough to be refined. :mod:`audiofp.engine.matching` refines those.
 """
 
 from __future__ import annotations
@@ -30,105 +32,159 @@ _SMALL_OFFSET = 1 << 7
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _slot(key, mask):  # pragma: no cover - compiled
-    """A well-mixed hash of a packed cell key (the finaliser of splitmix64), cut to ``mask``.
+def cell_key(t_query, t_sound, speed, shift, query_frames, block_frames, align_cell, shift_cell,
+             speed_cell):  # pragma: no cover - compiled
+    """The vote cell of one hit within its sound, packed into one int64.
 
-    Every bit of the key must reach the low bits: keys of one sound differ
-    mostly in their alignment bits, which a plain multiply leaves out of them.
+    The cell is the hit's stretch of the query, its alignment (the sound's
+    frame at that stretch's middle, see :func:`vote_reference`), its pitch
+    shift and its log2 speed, each cut into cells of the given sizes.
     """
-    x = np.uint64(key)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    x = x ^ (x >> np.uint64(31))
-    return np.int64(x & np.uint64(mask))
+    block = np.floor(t_query / block_frames)
+    reference = (block * block_frames + min((block + 1) * block_frames, query_frames)) / 2.0
+    align = t_sound - speed * (t_query - reference)
+    a = np.int64(np.floor(align / align_cell)) + _ALIGN_OFFSET
+    f = np.int64(np.floor(shift / shift_cell)) + _SMALL_OFFSET
+    v = np.int64(np.floor(np.log2(speed) / speed_cell)) + _SMALL_OFFSET
+    return (np.int64(block) << 48) | (a << 16) | (f << 8) | v
 
 
 @numba.njit(cache=True, nogil=True)
-def count_votes(sound, t_query, t_sound, speed, shift, log_speed, query_frames, block_frames, align_cell,
-                 shift_cell, speed_cell, n_sound_ids):  # pragma: no cover - compiled
-    """Count the hits in each vote cell: (sound, query stretch, alignment, pitch shift, speed).
+def cell_keys(t_query, t_sound, speed, shift, query_frames, block_frames, align_cell, shift_cell,
+              speed_cell):  # pragma: no cover - compiled
+    """:func:`cell_key` of every hit of arrays of hits (int64, shape like ``t_query``)."""
+    out = np.empty(t_query.size, np.int64)
+    for i in range(t_query.size):
+        out[i] = cell_key(t_query[i], t_sound[i], speed[i], shift[i], query_frames, block_frames, align_cell,
+                          shift_cell, speed_cell)
+    return out
 
-    At a large index a query has a million hits, nearly all alone in their
-    cell. The hits are bucketed by sound (a counting sort), and each sound's
-    cells are counted in a small hash table that stays in cache.
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mix(key, sound):  # pragma: no cover - compiled
+    """A well-mixed 64-bit hash of a (sound, cell key) pair (the finaliser of splitmix64).
+
+    Every bit of both must reach every part of the result: keys of one
+    sound differ mostly in their alignment bits, and sounds in their low bits.
+    """
+    x = np.uint64(key) ^ (np.uint64(sound) * np.uint64(0x9E3779B97F4A7C15))
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+#: Average hits per partition of :func:`count_cells`: its table (20 bytes a slot,
+#: twice as many slots as hits) then stays within a core's L2 cache.
+_PARTITION_HITS = 8192
+
+
+@numba.njit(cache=True, nogil=True)
+def count_cells(sound, key, min_votes):  # pragma: no cover - compiled
+    """Count the hits of every vote cell; return the number of cells and the strong ones.
+
+    A cell is a (sound, key) pair. The hits are first split into partitions
+    by a hash of their cell (one pass, writing to a few thousand places), so
+    that each partition's cells are counted in an open-addressing table that
+    stays in cache; at a large index nearly every cell holds one hit, and a
+    single table over all of them missed the cache on nearly every hit.
+
+    Parameters
+    ----------
+    sound : np.ndarray of uint32, shape (n,)
+    key : np.ndarray of int64, shape (n,)
+        Each hit's cell within its sound (:func:`cell_key`).
+    min_votes : int
+        Fewest hits a cell needs to be returned.
 
     Returns
     -------
-    cell_of : np.ndarray of int64, shape (n,)
-        The cell of each hit (an id in ``range(cells)``).
-    votes, cell_sound, cell_key : np.ndarray of int64, shape (cells,)
-        Per cell: its hit count, its sound and its bins packed into one key.
     cells : int
+        Number of distinct cells.
+    strong_sound, strong_key, strong_votes : np.ndarray of int64
+        The cells with at least ``min_votes`` hits, in no particular order.
     """
     n = sound.size
-    # Bucket the hits by sound (a stable counting sort), computing each hit's
-    # cell key on the way: the per-sound pass below then reads the keys in
-    # order, where reading them through the sort's permutation missed the
-    # cache on nearly every hit.
-    start = np.zeros(n_sound_ids + 1, np.int64)
+    bits = 0
+    while (n >> bits) > _PARTITION_HITS:
+        bits += 1
+    parts = 1 << bits
+    part_mask = np.uint64(parts - 1)
+    start = np.zeros(parts + 1, np.int64)
     for i in range(n):
-        start[sound[i] + 1] += 1
-    for s in range(n_sound_ids):
-        start[s + 1] += start[s]
-    fill = start.copy()
-    order = np.empty(n, np.int64)
-    sorted_key = np.empty(n, np.int64)
+        start[np.int64(_mix(key[i], sound[i]) & part_mask) + 1] += 1
+    for p in range(parts):
+        start[p + 1] += start[p]
+    fill = start[:-1].copy()
+    part_sound = np.empty(n, np.uint32)
+    part_key = np.empty(n, np.int64)
     for i in range(n):
-        block = np.floor(t_query[i] / block_frames)
-        reference = (block * block_frames + min((block + 1) * block_frames, query_frames)) / 2.0
-        align = t_sound[i] - speed[i] * (t_query[i] - reference)
-        a = np.int64(np.floor(align / align_cell)) + _ALIGN_OFFSET
-        f = np.int64(np.floor(shift[i] / shift_cell)) + _SMALL_OFFSET
-        v = np.int64(np.floor(log_speed[i] / speed_cell)) + _SMALL_OFFSET
-        at = fill[sound[i]]
-        order[at] = i
-        sorted_key[at] = (np.int64(block) << 48) | (a << 16) | (f << 8) | v
-        fill[sound[i]] += 1
-    cell_of = np.empty(n, np.int64)
-    votes = np.empty(n, np.int64)
-    cell_sound = np.empty(n, np.int64)
-    cell_key = np.empty(n, np.int64)
-    cells = 0
+        p = np.int64(_mix(key[i], sound[i]) & part_mask)
+        at = fill[p]
+        part_sound[at] = sound[i]
+        part_key[at] = key[i]
+        fill[p] = at + 1
+
     largest = 1
-    for s in range(n_sound_ids):
-        largest = max(largest, start[s + 1] - start[s])
+    for p in range(parts):
+        largest = max(largest, start[p + 1] - start[p])
     size = 16
     while size < 2 * largest:
         size *= 2
-    table_key = np.full(size, -1, np.int64)
-    table_cell = np.empty(size, np.int64)
-    for s in range(n_sound_ids):
-        lo = start[s]
-        hi = start[s + 1]
-        if lo == hi:
-            continue
-        mask = 16
-        while mask < 2 * (hi - lo):
-            mask *= 2
-        mask -= 1
-        first_cell = cells
+    table_key = np.empty(size, np.int64)
+    table_sound = np.empty(size, np.uint32)
+    table_votes = np.zeros(size, np.int64)  # 0 marks a free slot
+    capacity = n // max(min_votes, 1) + 1
+    strong_sound = np.empty(capacity, np.int64)
+    strong_key = np.empty(capacity, np.int64)
+    strong_votes = np.empty(capacity, np.int64)
+    strong = 0
+    cells = 0
+    for p in range(parts):
+        lo = start[p]
+        hi = start[p + 1]
+        slots = 16
+        while slots < 2 * (hi - lo):
+            slots *= 2
+        mask = np.uint64(slots - 1)
         for j in range(lo, hi):
-            k = sorted_key[j]
-            h = _slot(k, mask)
-            while table_key[h] != -1 and table_key[h] != k:
-                h = (h + 1) & mask
-            if table_key[h] == -1:
+            k = part_key[j]
+            s = part_sound[j]
+            # The partition took the hash's low bits; the slot takes higher ones.
+            h = np.int64((_mix(k, s) >> np.uint64(bits)) & mask)
+            while table_votes[h] != 0 and (table_key[h] != k or table_sound[h] != s):
+                h = np.int64((np.uint64(h) + np.uint64(1)) & mask)
+            if table_votes[h] == 0:
                 table_key[h] = k
-                table_cell[h] = cells
-                votes[cells] = 0
-                cell_sound[cells] = s
-                cell_key[cells] = k
+                table_sound[h] = s
                 cells += 1
-            c = table_cell[h]
-            votes[c] += 1
-            sorted_key[j] = c  # the key is read; its slot now holds the hit's cell
-        # Empty the slots this sound used, for the next one.
-        for c in range(first_cell, cells):
-            k = cell_key[c]
-            h = _slot(k, mask)
-            while table_key[h] != k:
-                h = (h + 1) & mask
-            table_key[h] = -1
-    for j in range(n):
-        cell_of[order[j]] = sorted_key[j]
-    return cell_of, votes[:cells], cell_sound[:cells], cell_key[:cells], cells
+            table_votes[h] += 1
+        for h in range(slots):
+            if table_votes[h] >= min_votes:
+                strong_sound[strong] = table_sound[h]
+                strong_key[strong] = table_key[h]
+                strong_votes[strong] = table_votes[h]
+                strong += 1
+            table_votes[h] = 0
+    return cells, strong_sound[:strong], strong_key[:strong], strong_votes[:strong]
+
+
+@numba.njit(cache=True, nogil=True)
+def hits_of_sounds(sound, wanted):  # pragma: no cover - compiled
+    """Indices (ascending, int64) of the hits whose sound is in ``wanted`` (sorted, a few dozen at most)."""
+    out = np.empty(sound.size, np.int64)
+    n = 0
+    last = wanted.size - 1
+    for i in range(sound.size):
+        s = np.int64(sound[i])
+        a = 0
+        b = last
+        while a < b:
+            m = (a + b) // 2
+            if wanted[m] < s:
+                a = m + 1
+            else:
+                b = m
+        if last >= 0 and wanted[a] == s:
+            out[n] = i
+            n += 1
+    return out[:n]

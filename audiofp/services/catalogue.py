@@ -419,7 +419,7 @@ def _match_in(
     if query.lookups.hashes.size == 0:
         return [], 0, 0, {}
     runs = index.find_postings(store, query.lookups.hashes)
-    hits = join_hits(query.triplets, query.lookups, runs, settings)
+    hits = join_hits(query.triplets, query.lookups, runs, settings, query_frames=query.n_frames)
     matches = find_matches(hits, store.params, settings, query_frames=query.n_frames)
     labels: dict[int, str | None] = {}
     if matches:
