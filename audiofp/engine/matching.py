@@ -31,7 +31,7 @@ from .types import Evidence, Match, Triplets
 
 @dataclass(frozen=True)
 class MatchSettings:
-    """Search range and acceptance rule of the matcher.
+    """Search range and acceptance rule of the matcher, and the threads it may use.
 
     Attributes
     ----------
@@ -66,6 +66,10 @@ class MatchSettings:
         Half-width, frames, of the band around a candidate's alignment line
         in which the local rate of chance hits is measured; must exceed
         ``time_tolerance``, whose window is left out of it.
+    match_threads : int
+        Threads one query's pairing and vote counting are split over (nearly
+        all of its time at a large index). The result does not depend on it:
+        each thread takes a contiguous share, and the shares are put back in order.
     vote_block_frames : float
         Length, frames, of the stretches of the query whose hits vote
         apart, each alignment measured from its own stretch's middle (5 s:
@@ -94,11 +98,13 @@ class MatchSettings:
     speed_cell_log2: float = 0.06
     background_band_frames: float = 150.0
     vote_block_frames: float = 312.5
+    match_threads: int = 2
 
     def __post_init__(self) -> None:
         positive = (
             "max_shift_bins", "time_tolerance", "shift_tolerance", "min_anchors", "max_candidates",
             "min_cell_votes", "align_cell_frames", "shift_cell_bins", "speed_cell_log2", "vote_block_frames",
+            "match_threads",
         )
         for name in positive:
             if not getattr(self, name) > 0:
@@ -167,6 +173,7 @@ def join_hits(
         queried.hashes, queried.triplet, triplets.t0, triplets.span, triplets.f0, runs, queried.posting,
         settings.vote_grid(query_frames),
         min_speed=settings.min_speed, max_speed=settings.max_speed, max_shift=settings.max_shift_bins,
+        threads=settings.match_threads,
     )
 
 
@@ -200,7 +207,8 @@ def find_matches(hits: Hits | PairedHits, params: FingerprintParams, settings: M
         sound = hits.sound
         cell = cell_keys(hits.t_query, hits.t_sound, hits.speed, hits.shift, *settings.vote_grid(query_frames).args())
         full = hits.take
-    cells, strong_sound, strong_key, strong_votes = count_cells(sound, cell, settings.min_cell_votes)
+    cells, strong_sound, strong_key, strong_votes = count_cells(sound, cell, settings.min_cell_votes,
+                                                                settings.match_threads)
     # The strongest cells, ties broken by sound then cell, so that the order
     # never depends on the order the hits came in.
     top = np.lexsort((strong_key, strong_sound, -strong_votes))[: settings.max_candidates]

@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from .inverted import PostingRuns
+from .parallel import run_shares
 from .params import PostingLayout
 from .voting import cell_key
 
@@ -165,8 +166,30 @@ def _pairs(qfirst, qcount, starts, ends, freq_sorted, p_sound, p_time, p_span, p
     return n
 
 
+#: Postings a share of a split lookup should hold at least: below this, a
+#: thread's start-up costs more than the pairing it takes over.
+_MIN_SHARE_POSTINGS = 200_000
+
+
+def _split(work: np.ndarray, threads: int) -> list[tuple[int, int]]:
+    """Cut runs ``[0, len(work))`` into at most ``threads`` contiguous shares of about equal work.
+
+    ``work`` is the cumulative count of postings the runs will have read.
+    """
+    total = int(work[-1]) if work.size else 0
+    shares = max(1, min(threads, total // _MIN_SHARE_POSTINGS))
+    if shares == 1:
+        return [(0, work.size)]
+    cuts = np.searchsorted(work, total * np.arange(1, shares) / shares, side="right")
+    bounds = np.unique(np.r_[0, cuts, work.size])
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+_PAIR_COLUMNS = (np.uint32, np.int64, np.int32, np.int64)  # sound, cell, triplet, posting
+
+
 def _empty_pairs(n: int) -> tuple[np.ndarray, ...]:
-    return np.empty(n, np.uint32), np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int64)
+    return tuple(np.empty(n, dtype) for dtype in _PAIR_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -245,6 +268,7 @@ def pair_postings(
     min_speed: float,
     max_speed: float,
     max_shift: float,
+    threads: int = 1,
 ) -> PairedHits:
     """Every (query triplet, posting) pair under one hash whose speed and pitch are in range.
 
@@ -262,6 +286,9 @@ def pair_postings(
         The vote cells each pair is counted in.
     min_speed, max_speed, max_shift : float
         The searched range: a pair outside it is chance and is not written.
+    threads : int
+        Threads to split a large lookup's runs over; the pairs are the same,
+        in the same order, whatever the number.
 
     Returns
     -------
@@ -288,24 +315,43 @@ def pair_postings(
         ends = np.ascontiguousarray(run.ends, dtype=np.int64)
         p = run.postings
         columns = (p["sound"], p["time"], p["span"], p["freq"])
+        work = np.cumsum(qcount * (ends - starts))
+        shares = _split(work, threads)
         # On real audio about half of the postings pass the range test (up to about 0.8 on
         # dense clips), so room for as many pairs as postings avoids a second pass almost
         # always; memory the kernel never writes is never committed (large arrays are
-        # mapped lazily), so the spare room costs address space, not RAM.
-        bound = int(np.dot(qcount, ends - starts))
-        out = _empty_pairs(min(bound, len(run)) + 16)
-        n = _pairs(qfirst, qcount, starts, ends, run.freq_sorted, *columns, sorted_triplet, t0, span, f0,
-                   *windows, *steps, *grid.args(), *out)
-        if n > out[0].size:
-            out = _empty_pairs(n)
-            _pairs(qfirst, qcount, starts, ends, run.freq_sorted, *columns, sorted_triplet, t0, span, f0,
-                   *windows, *steps, *grid.args(), *out)
-        parts.append(tuple(column[:n] for column in out))
+        # mapped lazily), so the spare room costs address space, not RAM. The shares
+        # write into one allocation, each from its own offset, and are then closed up.
+        done = np.r_[0, work]
+        room = [min(int(done[r1] - done[r0]), len(run)) + 16 for r0, r1 in shares]
+        offsets = np.r_[0, np.cumsum(room)]
+        out = _empty_pairs(int(offsets[-1]))
+
+        def pair_share(i: int) -> tuple[np.ndarray, ...]:
+            r0, r1 = shares[i]
+            args = (qfirst[r0:r1], qcount[r0:r1], starts[r0:r1], ends[r0:r1], run.freq_sorted, *columns,
+                    sorted_triplet, t0, span, f0, *windows, *steps, *grid.args())
+            mine = tuple(column[offsets[i]:offsets[i + 1]] for column in out)
+            n = _pairs(*args, *mine)
+            if n > room[i]:
+                mine = _empty_pairs(n)
+                _pairs(*args, *mine)
+            return tuple(column[:n] for column in mine)
+
+        share_pairs = run_shares(pair_share, range(len(shares)))
+        # Close the shares up behind the first, in order (numpy copies overlapping ranges correctly).
+        filled = share_pairs[0][0].size
+        for share in share_pairs[1:]:
+            for column, values in zip(out, share):
+                column[filled:filled + values.size] = values
+            filled += share[0].size
+        parts.append(tuple(column[:filled] for column in out) if len(share_pairs) > 1 else share_pairs[0])
         postings_of_parts.append(p)
     if len(parts) == 1:
         sound, cell, triplet, posting = parts[0]  # no copy: the common case, one snapshot
     elif parts:
-        sound, cell, triplet, posting = (np.concatenate(column) for column in zip(*parts))
+        whole = _empty_pairs(sum(part[0].size for part in parts))
+        sound, cell, triplet, posting = (np.concatenate(column, out=out) for column, out in zip(zip(*parts), whole))
     else:
         sound, cell, triplet, posting = (column[:0] for column in _empty_pairs(0))
     return PairedHits(

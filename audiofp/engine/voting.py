@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .parallel import run_shares
+
 
 def vote_reference(t_query: np.ndarray, block_frames: float, query_frames: float) -> np.ndarray:
     """The query frame each hit's alignment is measured from: the middle of its own stretch.
@@ -78,8 +80,8 @@ def _mix(key, sound):  # pragma: no cover - compiled
 _PARTITION_HITS = 8192
 
 
-@numba.njit(cache=True, nogil=True)
-def count_cells(sound, key, min_votes):  # pragma: no cover - compiled
+def count_cells(sound: np.ndarray, key: np.ndarray, min_votes: int,
+                threads: int = 1) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """Count the hits of every vote cell; return the number of cells and the strong ones.
 
     A cell is a (sound, key) pair. The hits are first split into partitions
@@ -87,6 +89,8 @@ def count_cells(sound, key, min_votes):  # pragma: no cover - compiled
     that each partition's cells are counted in an open-addressing table that
     stays in cache; at a large index nearly every cell holds one hit, and a
     single table over all of them missed the cache on nearly every hit.
+    With several threads, each partitions a contiguous share of the hits,
+    then counts a share of the partitions over every share's hits.
 
     Parameters
     ----------
@@ -95,6 +99,8 @@ def count_cells(sound, key, min_votes):  # pragma: no cover - compiled
         Each hit's cell within its sound (:func:`cell_key`).
     min_votes : int
         Fewest hits a cell needs to be returned.
+    threads : int
+        Threads to split the work over (below a million hits, one).
 
     Returns
     -------
@@ -107,57 +113,88 @@ def count_cells(sound, key, min_votes):  # pragma: no cover - compiled
     bits = 0
     while (n >> bits) > _PARTITION_HITS:
         bits += 1
+    shares = max(1, min(threads, n // _MIN_SHARE_HITS))
+    bounds = np.linspace(0, n, shares + 1).astype(np.int64)
+    starts = np.empty((shares, (1 << bits) + 1), np.int64)
+    part_sound = np.empty(n, np.uint32)
+    part_key = np.empty(n, np.int64)
+    run_shares(lambda c: _partition(sound, key, bounds[c], bounds[c + 1], bits, starts[c], part_sound, part_key),
+               range(shares))
+    cuts = np.linspace(0, 1 << bits, shares + 1).astype(np.int64)
+    counted = run_shares(lambda c: _count_partitions(cuts[c], cuts[c + 1], bits, starts, part_sound, part_key,
+                                                     min_votes), range(shares))
+    return (sum(int(c[0]) for c in counted), *(np.concatenate([c[i] for c in counted]) for i in (1, 2, 3)))
+
+
+#: Hits a share of :func:`count_cells` should hold at least, for a second thread to pay.
+_MIN_SHARE_HITS = 500_000
+
+
+@numba.njit(cache=True, nogil=True)
+def _partition(sound, key, lo, hi, bits, start, part_sound, part_key):  # pragma: no cover - compiled
+    """Scatter hits ``[lo, hi)`` by partition into ``part_*[lo:hi]``; ``start[p]`` is where partition ``p`` begins."""
     parts = 1 << bits
     part_mask = np.uint64(parts - 1)
-    start = np.zeros(parts + 1, np.int64)
-    for i in range(n):
+    start[:] = 0
+    for i in range(lo, hi):
         start[np.int64(_mix(key[i], sound[i]) & part_mask) + 1] += 1
+    start[0] = lo
     for p in range(parts):
         start[p + 1] += start[p]
     fill = start[:-1].copy()
-    part_sound = np.empty(n, np.uint32)
-    part_key = np.empty(n, np.int64)
-    for i in range(n):
+    for i in range(lo, hi):
         p = np.int64(_mix(key[i], sound[i]) & part_mask)
         at = fill[p]
         part_sound[at] = sound[i]
         part_key[at] = key[i]
         fill[p] = at + 1
 
+
+@numba.njit(cache=True, nogil=True)
+def _count_partitions(p0, p1, bits, starts, part_sound, part_key, min_votes):  # pragma: no cover - compiled
+    """Count the cells of partitions ``[p0, p1)``, gathered from every share's hits (rows of ``starts``)."""
     largest = 1
-    for p in range(parts):
-        largest = max(largest, start[p + 1] - start[p])
+    for p in range(p0, p1):
+        size = 0
+        for c in range(starts.shape[0]):
+            size += starts[c, p + 1] - starts[c, p]
+        largest = max(largest, size)
     size = 16
     while size < 2 * largest:
         size *= 2
     table_key = np.empty(size, np.int64)
     table_sound = np.empty(size, np.uint32)
     table_votes = np.zeros(size, np.int64)  # 0 marks a free slot
-    capacity = n // max(min_votes, 1) + 1
+    total = 0
+    for c in range(starts.shape[0]):
+        total += starts[c, p1] - starts[c, p0]
+    capacity = total // max(min_votes, 1) + 1
     strong_sound = np.empty(capacity, np.int64)
     strong_key = np.empty(capacity, np.int64)
     strong_votes = np.empty(capacity, np.int64)
     strong = 0
     cells = 0
-    for p in range(parts):
-        lo = start[p]
-        hi = start[p + 1]
+    for p in range(p0, p1):
+        held = 0
+        for c in range(starts.shape[0]):
+            held += starts[c, p + 1] - starts[c, p]
         slots = 16
-        while slots < 2 * (hi - lo):
+        while slots < 2 * held:
             slots *= 2
         mask = np.uint64(slots - 1)
-        for j in range(lo, hi):
-            k = part_key[j]
-            s = part_sound[j]
-            # The partition took the hash's low bits; the slot takes higher ones.
-            h = np.int64((_mix(k, s) >> np.uint64(bits)) & mask)
-            while table_votes[h] != 0 and (table_key[h] != k or table_sound[h] != s):
-                h = np.int64((np.uint64(h) + np.uint64(1)) & mask)
-            if table_votes[h] == 0:
-                table_key[h] = k
-                table_sound[h] = s
-                cells += 1
-            table_votes[h] += 1
+        for c in range(starts.shape[0]):
+            for j in range(starts[c, p], starts[c, p + 1]):
+                k = part_key[j]
+                s = part_sound[j]
+                # The partition took the hash's low bits; the slot takes higher ones.
+                h = np.int64((_mix(k, s) >> np.uint64(bits)) & mask)
+                while table_votes[h] != 0 and (table_key[h] != k or table_sound[h] != s):
+                    h = np.int64((np.uint64(h) + np.uint64(1)) & mask)
+                if table_votes[h] == 0:
+                    table_key[h] = k
+                    table_sound[h] = s
+                    cells += 1
+                table_votes[h] += 1
         for h in range(slots):
             if table_votes[h] >= min_votes:
                 strong_sound[strong] = table_sound[h]
@@ -168,23 +205,40 @@ def count_cells(sound, key, min_votes):  # pragma: no cover - compiled
     return cells, strong_sound[:strong], strong_key[:strong], strong_votes[:strong]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _filter_bit(sound):  # pragma: no cover - compiled
+    """Which of 4,096 bits a sound id sets in :func:`hits_of_sounds`'s filter (Fibonacci hashing)."""
+    return np.int64((np.uint64(sound) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(52))
+
+
 @numba.njit(cache=True, nogil=True)
 def hits_of_sounds(sound, wanted):  # pragma: no cover - compiled
-    """Indices (ascending, int64) of the hits whose sound is in ``wanted`` (sorted, a few dozen at most)."""
+    """Indices (ascending, int64) of the hits whose sound is in ``wanted`` (sorted, a few dozen at most).
+
+    A 4,096-bit filter of the wanted sounds turns nearly every other hit
+    away with one predictable test; the rest are checked exactly.
+    """
+    bits = np.zeros(64, np.uint64)
+    for w in wanted:
+        b = _filter_bit(w)
+        bits[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
     out = np.empty(sound.size, np.int64)
     n = 0
     last = wanted.size - 1
     for i in range(sound.size):
+        b = _filter_bit(sound[i])
+        if bits[b >> 6] & (np.uint64(1) << np.uint64(b & 63)) == 0:
+            continue
         s = np.int64(sound[i])
         a = 0
-        b = last
-        while a < b:
-            m = (a + b) // 2
+        z = last
+        while a < z:
+            m = (a + z) // 2
             if wanted[m] < s:
                 a = m + 1
             else:
-                b = m
-        if last >= 0 and wanted[a] == s:
+                z = m
+        if wanted[a] == s:
             out[n] = i
             n += 1
     return out[:n]

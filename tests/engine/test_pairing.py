@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,26 @@ from audiofp.engine.voting import cell_keys, count_cells
 
 MATCH = MatchSettings()
 QUERY_FRAMES = 700.0
+
+
+@pytest.fixture(scope="module")
+def small_shares():
+    """Shares as small as a few hundred hits or postings, so that small inputs are split between
+    threads; yields the number of shares each pairing was split into."""
+    from audiofp.engine import pairing, voting
+    from audiofp.engine.parallel import run_shares
+
+    split_into: list[int] = []
+
+    def recording(work, shares):
+        split_into.append(len(shares))
+        return run_shares(work, shares)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(voting, "_MIN_SHARE_HITS", 300)
+        patch.setattr(pairing, "_MIN_SHARE_POSTINGS", 300)
+        patch.setattr(pairing, "run_shares", recording)
+        yield split_into
 
 
 def _index(rng: np.random.Generator, n: int, layout: PostingLayout, *, freq_sorted: bool) -> PostingRuns:
@@ -120,3 +141,49 @@ def test_hits_in_full_and_paired_hits_are_matched_alike() -> None:
     assert [m.sound_id for m in from_paired] == [3]
     assert from_paired == from_full
     assert abs(from_paired[0].evidence.speed - 1.1) < 0.01
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 5000), wanted=st.integers(0, 40))
+def test_hits_of_sounds_are_exactly_the_hits_of_those_sounds(seed: int, n: int, wanted: int) -> None:
+    from audiofp.engine.voting import hits_of_sounds
+
+    rng = np.random.default_rng(seed)
+    sound = rng.integers(0, 3000, n).astype(np.uint32)
+    chosen = np.unique(rng.integers(0, 3000, wanted)).astype(np.int64)
+    assert np.array_equal(hits_of_sounds(sound, chosen), np.flatnonzero(np.isin(sound, chosen)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), threads=st.integers(2, 4), n=st.integers(0, 20_000))
+def test_threads_split_the_work_and_change_nothing(seed: int, threads: int, n: int, small_shares) -> None:
+    from audiofp.engine import voting
+
+    rng = np.random.default_rng(seed)
+    sound = rng.integers(0, 30, n).astype(np.uint32)
+    key = rng.integers(0, 500, n).astype(np.int64)
+    one = voting.count_cells(sound, key, 3, 1)
+    many = voting.count_cells(sound, key, 3, threads)
+    assert one[0] == many[0]
+    as_set = lambda r: set(zip(r[1].tolist(), r[2].tolist(), r[3].tolist()))  # noqa: E731
+    assert as_set(one) == as_set(many)
+
+    layout = PostingLayout()
+    runs = _index(rng, 3000, layout, freq_sorted=True)
+    t0, span, f0 = rng.uniform(0, QUERY_FRAMES, 60), rng.uniform(6, 62, 60), rng.uniform(0, 200, 60)
+    query_triplet = rng.integers(0, 60, 400)
+    query_hashes = rng.integers(0, 9, 400).astype(np.uint32)
+
+    def paired(threads: int):
+        return pair_postings(query_hashes, query_triplet, t0, span, f0, [runs], layout,
+                             MATCH.vote_grid(QUERY_FRAMES), min_speed=MATCH.min_speed, max_speed=MATCH.max_speed,
+                             max_shift=MATCH.max_shift_bins, threads=threads)
+
+    a = paired(1)
+    small_shares.clear()
+    b = paired(threads)
+    assert small_shares == [threads]  # the pairing was split between that many threads
+    for column in ("sound", "cell", "triplet", "posting"):
+        assert np.array_equal(getattr(a, column), getattr(b, column))
+    at = np.arange(len(a))
+    assert all(np.array_equal(x, y) for x, y in zip(a.columns(at), b.columns(at)))
