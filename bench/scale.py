@@ -76,7 +76,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
-from dataclasses import asdict  # noqa: E402
+from dataclasses import asdict, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable, Iterator  # noqa: E402
 
@@ -133,11 +133,15 @@ def store_hours(store: Store) -> float:
         return float(session.execute(text("SELECT COALESCE(SUM(duration_seconds), 0) FROM sounds")).scalar_one()) / 3600
 
 
+#: The settings identifications run with: the shipped ones, but for ``--match-threads``.
+MEASURED = SHIPPED
+
+
 def identify_clip(store: Store, path: Path) -> dict[str, Any]:
     """One identification as the service runs it (decode included), with the cost figures of its QueryResult."""
     t0 = time.perf_counter()
     try:
-        result = services.identify(store, str(path), settings=SHIPPED)
+        result = services.identify(store, str(path), settings=MEASURED)
     except AudioFPError as exc:
         return {"latency": time.perf_counter() - t0, "error": f"{type(exc).__name__}: {exc}", "matches": [],
                 "postings": None, "lookups": None, "hits": None}
@@ -536,7 +540,8 @@ def render(results: dict[str, Any]) -> str:
     lines = [f"# audiofp scale test, {results['started']}: sizes {', '.join(f'{s:g}' for s in results['sizes'])} h\n",
              f"{results.get('machine', '')}. Corpus {results['corpus']} ({results.get('corpus_hours', float('nan')):.1f} h real). "
              f"Sample: {results['sample']['queries']} queries and {results['sample']['negatives']} negatives, "
-             f"run interleaved after {WARMUP_CLIPS} untimed warm-up clips per mode; latency includes decoding. "
+             f"run interleaved after {WARMUP_CLIPS} untimed warm-up clips per mode; latency includes decoding; "
+             f"each query split over {results.get('match_threads', 1)} thread(s) (`AUDIOFP_MATCH_THREADS`). "
              f"Postings = index postings a clip's lookups returned (QueryResult.postings). "
              f"At each size the store is filled to {last_hours:g} h below it, a full snapshot is built, the last "
              f"{last_hours:g} h are written and the snapshot is built again (merging them in); the `snapshot` mode "
@@ -682,9 +687,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mode", choices=["auto", "on", "off"], default="auto",
                         help=f"also run the clips with the index built in memory from the peaks "
                         f"(auto: at sizes up to {MEMORY_MODE_MAX_HOURS:g} h)")
+    parser.add_argument("--match-threads", type=int,
+                        help=f"threads one query is split over (default: shipped, {SHIPPED.matching.match_threads})")
     parser.add_argument("--keep-snapshots", action="store_true",
                         help="keep each size's snapshot folder (by default deleted once the size is measured)")
     args = parser.parse_args(argv)
+    if args.match_threads is not None:
+        if args.match_threads < 1:
+            parser.error("--match-threads must be 1 or more")
+        global MEASURED
+        MEASURED = replace(SHIPPED, matching=replace(SHIPPED.matching, match_threads=args.match_threads))
     if args.last_hours < 0:
         parser.error("--last-hours must be 0 or more")
     if args.sizes and args.hours is not None:
@@ -709,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         "params_digest": DEFAULT_PARAMS.digest(),
         "sample": {"queries": len(q_sample), "negatives": len(n_sample), "seed": args.seed},
         "chunk_hours": args.chunk_hours, "last_hours": args.last_hours, "memory_mode": args.memory_mode,
+        "match_threads": MEASURED.matching.match_threads,
         "keep": str(args.keep) if args.keep else None, "reuse": str(args.reuse) if args.reuse else None,
         "command": " ".join(sys.argv), "code": code_version(), "finished": None, "runs": {},
     }
