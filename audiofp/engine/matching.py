@@ -6,8 +6,9 @@ spans) and the pitch shift (difference of anchor frequencies). Hits of a true
 match agree on one sound, one alignment ``t_sound = speed * t_query + offset``
 and one pitch shift; random hits scatter. The matcher votes on coarse cells of
 that space, refits each strong cell with a robust line fit, and scores the
-agreeing triplets against a Poisson null model of chance agreement, which
-gives each match an estimated false-match probability.
+agreeing triplets against a Poisson null model of chance agreement
+(:mod:`audiofp.engine.significance`), which gives each match an estimated
+false-match probability.
 
 Nothing here touches the database: the caller looks the hashes up.
 """
@@ -18,12 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from ..errors import ParameterError
 from .hashes import QueryHashes
 from .inverted import PostingRuns
 from .pairing import PairedHits, VoteGrid, pair_postings
+from .significance import ChanceWindow, false_match_probability, global_expected, local_expected
 from .voting import cell_keys, count_cells, hits_of_sounds, vote_reference
 from .params import FingerprintParams, PostingLayout
 from .types import Evidence, Match, Triplets
@@ -228,6 +229,7 @@ def find_matches(hits: Hits | PairedHits, params: FingerprintParams, settings: M
     align = wanted_hits.t_sound - wanted_hits.speed * (wanted_hits.t_query - reference)
     top_cell = _top_cell_of(sound[of_wanted], cell[of_wanted], top_sound, top_key)
     by_sound = _group_by_sound(wanted_hits, align, np.log2(wanted_hits.speed), top_cell, reference, query_frames)
+    window = ChanceWindow(settings.time_tolerance, settings.shift_tolerance)
     found: list[_Candidate] = []
     for rank, cell_sound in enumerate(top_sound):
         group = by_sound[int(cell_sound)]
@@ -237,10 +239,12 @@ def find_matches(hits: Hits | PairedHits, params: FingerprintParams, settings: M
         cand = _refine(group, members, settings)
         if cand is None or cand.anchors < settings.min_anchors:
             continue
-        cand.false_match_probability = _false_match_probability(
+        cand.false_match_probability = false_match_probability(
             cand.anchors,
-            global_expected=_global_expected(len(group.hits), group.align_range, settings),
-            local_expected=_local_expected(group.hits, cand, settings),
+            global_expected=global_expected(len(group.hits), group.align_range, window, settings.max_shift_bins),
+            local_expected=local_expected(group.hits.t_query, group.hits.t_sound, group.hits.shift, window,
+                                          line_speed=cand.speed, line_offset=cand.offset, line_shift=cand.shift,
+                                          band_frames=settings.background_band_frames),
             n_tests=cells,
         )
         found.append(cand)
@@ -395,48 +399,6 @@ def _refine(group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> 
         sound=group.sound, speed=speed, offset=offset, shift=shift, anchors=int(anchors),
         q_lo=float(tq.min()), q_hi=float(tq.max()),
     )
-
-
-def _global_expected(n_sound_hits: int, align_range: float, settings: MatchSettings) -> float:
-    """Chance hits expected in the inlier window if the sound's hits scattered uniformly."""
-    window = (
-        (2.0 * settings.time_tolerance / max(align_range, 2.0 * settings.time_tolerance))
-        * (2.0 * settings.shift_tolerance / (2.0 * settings.max_shift_bins))
-    )
-    return n_sound_hits * window
-
-
-def _local_expected(hits: Hits, cand: "_Candidate", settings: MatchSettings) -> float:
-    """Chance hits expected in the inlier window, from the hits around it.
-
-    Music repeats itself, so hits of unrelated audio are not uniform over a
-    sound: they cluster where a pattern recurs. The rate of the sound's hits in
-    a wide band around the fitted line (the inlier band itself left out), at
-    the fitted pitch, measures that local background, as a radar detector
-    measures the noise around the cell under test.
-    """
-    same = (hits.sound == cand.sound) & (np.abs(hits.shift - cand.shift) <= settings.shift_tolerance)
-    if not same.any():
-        return 0.0
-    resid = hits.t_sound[same] - (cand.speed * hits.t_query[same] + cand.offset)
-    band = settings.background_band_frames
-    in_band = np.abs(resid) <= band
-    outside_window = np.abs(resid) > settings.time_tolerance
-    background = np.unique(hits.t_query[same][in_band & outside_window]).size
-    return background * (2.0 * settings.time_tolerance) / (2.0 * band - 2.0 * settings.time_tolerance)
-
-
-def _false_match_probability(anchors: int, *, global_expected: float, local_expected: float, n_tests: int) -> float:
-    """Chance that unrelated audio lines up ``anchors`` anchors this well.
-
-    The count of agreeing anchors under the null hypothesis is taken as
-    Poisson with the larger of the global and the local background
-    expectations; the tail probability is multiplied by the number of vote
-    cells examined (a Bonferroni bound), so the figure stands for the query.
-    """
-    expected = max(global_expected, local_expected, 1e-9)
-    tail = float(special.pdtrc(anchors - 1, expected))  # P(X >= anchors)
-    return float(min(1.0, tail * max(n_tests, 1)))
 
 
 def _suppress_duplicates(cands: list[_Candidate]) -> list[_Candidate]:
