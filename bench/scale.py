@@ -68,7 +68,6 @@ import contextlib  # noqa: E402
 import gc  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
@@ -80,19 +79,18 @@ from dataclasses import asdict, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable, Iterator  # noqa: E402
 
-import numpy as np  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from audiofp import index as snapshot_index  # noqa: E402
-from audiofp import services  # noqa: E402
+from audiofp.config import Settings  # noqa: E402
 from audiofp.engine.params import DEFAULT_PARAMS  # noqa: E402
-from audiofp.errors import AudioFPError  # noqa: E402
 from audiofp.store import Store  # noqa: E402
 
 from .manifest import Negative, Query  # noqa: E402
-from .metrics import NegativeOutcome, percentile, score_query, summarize_negatives, summarize_queries  # noqa: E402
-from .report import fmt_ms, fmt_pct, md_table  # noqa: E402
-from .run import FULL_CORPUS, SHIPPED, ingest_all, load_corpus, match_dict, peak_rss_mb  # noqa: E402
+from .report import fmt_ms, fmt_pct  # noqa: E402
+from .scale_measure import WARMUP_CLIPS, compare_modes, current_rss_mb, identify_clip, run_mode  # noqa: E402
+from .scale_report import render  # noqa: E402
+from .run import FULL_CORPUS, SHIPPED, ingest_all, load_corpus, peak_rss_mb  # noqa: E402
 from .filler import (  # noqa: E402
     FILLER_SECONDS, SEGMENT_SECONDS, SHIFT_BINS, FillerModel, add_filler, filler_count, real_sound_order,
     summarize_chunks,
@@ -111,115 +109,11 @@ MEMORY_MODE_MAX_HOURS = 100.0
 #: A store within this many hours below a size counts as filled to it (filler comes in 4-minute sounds).
 SIZE_TOLERANCE_HOURS = 0.1
 
-#: Untimed identifications run before each mode's timed pass (first-call costs: imports, caches).
-WARMUP_CLIPS = 3
-
-
 # --------------------------------------------------------------------------- measuring
-def current_rss_mb() -> float:
-    """Resident memory of this process now."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def store_hours(store: Store) -> float:
     """Hours of audio the store's sounds hold (a cheap sum, unlike ``disk_usage``)."""
     with store.session(readonly=True) as session:
         return float(session.execute(text("SELECT COALESCE(SUM(duration_seconds), 0) FROM sounds")).scalar_one()) / 3600
-
-
-#: The settings identifications run with: the shipped ones, but for ``--match-threads``.
-MEASURED = SHIPPED
-
-
-def identify_clip(store: Store, path: Path) -> dict[str, Any]:
-    """One identification as the service runs it (decode included), with the cost figures of its QueryResult."""
-    t0 = time.perf_counter()
-    try:
-        result = services.identify(store, str(path), settings=MEASURED)
-    except AudioFPError as exc:
-        return {"latency": time.perf_counter() - t0, "error": f"{type(exc).__name__}: {exc}", "matches": [],
-                "postings": None, "lookups": None, "hits": None}
-    return {"latency": time.perf_counter() - t0, "error": None, "matches": [match_dict(m) for m in result.matches],
-            "postings": int(result.postings), "lookups": int(result.lookups), "hits": int(result.hits)}
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
-            "mean": float(np.mean(values)) if values else math.nan}
-
-
-def run_mode(store: Store, corpus: Path, clips: list[Query | Negative], sound_to_ref: dict[int, str], *,
-             log: Callable[[str], None], tag: str, clips_file: Any = None) -> dict[str, Any]:
-    """Run ``clips`` (in order) with the lookup path attached to the store now; figures and per-clip records."""
-    for clip in clips[:WARMUP_CLIPS]:
-        identify_clip(store, corpus / clip.path)
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    records: dict[str, dict[str, Any]] = {}
-    q_out = []
-    n_out = []
-    for i, clip in enumerate(clips):
-        out = identify_clip(store, corpus / clip.path)
-        is_query = isinstance(clip, Query)
-        records[clip.id] = {"clip": "query" if is_query else "negative", **out}
-        if is_query:
-            q_out.append(score_query(clip, out["matches"], sound_to_ref, out["latency"], out["error"]))
-        else:
-            n_out.append(NegativeOutcome(clip.id, clip.transform, clip.length, clip.half, out["latency"], out["matches"], out["error"]))
-        if clips_file is not None:
-            clips_file.write(json.dumps({"tag": tag, "id": clip.id, "length": clip.length, "transform": clip.transform,
-                                         **records[clip.id]}) + "\n")
-        if (i + 1) % 50 == 0:
-            elapsed = time.perf_counter() - started
-            log(f"  {tag}: {i + 1}/{len(clips)} clips, {elapsed:.0f} s, {elapsed / (i + 1) * 1000:.0f} ms/clip")
-    seconds = time.perf_counter() - started
-    lengths = sorted({o.length for o in q_out})
-    q_post = [float(r["postings"]) for r in records.values() if r["clip"] == "query" and r["postings"] is not None]
-    n_post = [float(r["postings"]) for r in records.values() if r["clip"] == "negative" and r["postings"] is not None]
-    return {
-        "clips_run": len(records),
-        "clips_planned": len(clips),
-        "seconds": seconds,
-        "queries": summarize_queries(q_out),
-        "queries_by_length": {f"{length:g}": summarize_queries([o for o in q_out if o.length == length]) for length in lengths},
-        "negatives": summarize_negatives(n_out),
-        "negatives_by_length": {f"{length:g}": summarize_negatives([o for o in n_out if o.length == length])
-                                for length in sorted({o.length for o in n_out})},
-        "postings_queries": _stats(q_post),
-        "postings_negatives": _stats(n_post),
-        "postings_all": _stats(q_post + n_post),
-        "loadavg_before": load_before,
-        "loadavg_after": os.getloadavg(),
-        "rss_mb_after": current_rss_mb(),
-        "peak_rss_mb_after": peak_rss_mb(),
-        "_records": records,
-    }
-
-
-def compare_modes(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]],
-                  names: tuple[str, str] = ("snapshot", "memory")) -> dict[str, Any]:
-    """Clip by clip, whether two modes returned the same matches (exactly, every field)."""
-    common = [cid for cid in a if cid in b]
-    differences = []
-    for cid in common:
-        ra, rb = a[cid], b[cid]
-        if ra["error"] != rb["error"] or ra["matches"] != rb["matches"]:
-            same_sounds = [m["sound_id"] for m in ra["matches"]] == [m["sound_id"] for m in rb["matches"]]
-            differences.append({
-                "id": cid, "same_sound_ids": same_sounds,
-                names[0]: {"error": ra["error"], "matches": ra["matches"][:3]},
-                names[1]: {"error": rb["error"], "matches": rb["matches"][:3]},
-            })
-    postings_differ = [cid for cid in common if a[cid]["postings"] != b[cid]["postings"]]
-    return {"modes": list(names), "compared": len(common), "identical": len(common) - len(differences),
-            "differences": differences, "postings_differ": postings_differ[:50],
-            "postings_differ_count": len(postings_differ)}
 
 
 def reader_status(store: Store) -> dict[str, Any] | None:
@@ -250,6 +144,7 @@ class KindRun:
     def __init__(self, kind: str, args: argparse.Namespace, out: dict[str, Any], save: Callable[[], None],
                  log: Callable[[str], None], clips_path: Path) -> None:
         self.kind, self.args, self.out, self.save, self.log = kind, args, out, save, log
+        self.settings = measured_settings(args)
         self.clips_path = clips_path
         self.state_path: Path | None = None
         self.state: dict[str, Any] = {}
@@ -451,7 +346,8 @@ class KindRun:
             snapshot_index.attach(store, snap_dir)
             status = reader_status(store)
             self.say(f"snapshot mode: {len(clips)} clips (reader {status})")
-            result = run_mode(store, args.corpus, clips, sound_to_ref, log=self.log, tag=f"{tag} snapshot",
+            result = run_mode(store, args.corpus, clips, sound_to_ref, settings=self.settings, log=self.log,
+                              tag=f"{tag} snapshot",
                               clips_file=clips_file)
             records["snapshot"] = result.pop("_records")
             modes["snapshot"] = {"reader_before": status, "reader_after": reader_status(store), **result}
@@ -468,12 +364,13 @@ class KindRun:
                 # No snapshot folder: the reader indexes every sound's stored peaks in memory, at the first lookup.
                 snapshot_index.attach(store, None)
                 rss_before = current_rss_mb()
-                first = identify_clip(store, args.corpus / clips[0].path)
+                first = identify_clip(store, args.corpus / clips[0].path, self.settings)
                 first_info = {"first_lookup_seconds": first["latency"], "rss_mb_before": rss_before,
                               "rss_mb_after_first_lookup": current_rss_mb(), "reader": reader_status(store)}
                 self.say(f"memory mode: first lookup (builds the index) took {first['latency']:.1f} s, "
                          f"RSS {rss_before:.0f} -> {first_info['rss_mb_after_first_lookup']:.0f} MB; {len(clips)} clips")
-                result = run_mode(store, args.corpus, clips, sound_to_ref, log=self.log, tag=f"{tag} memory",
+                result = run_mode(store, args.corpus, clips, sound_to_ref, settings=self.settings, log=self.log,
+                                  tag=f"{tag} memory",
                                   clips_file=clips_file)
                 records["memory"] = result.pop("_records")
                 again = records["memory"].get(clips[0].id, {}).get("latency")
@@ -512,129 +409,6 @@ class KindRun:
                  f"postings p50 {r['postings_queries']['p50']:.0f}")
 
 
-# --------------------------------------------------------------------------- report
-def _mb(value: float | None) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0f}"
-
-
-def _rate(rate: dict[str, Any] | None) -> str:
-    """A write rate: sounds and audio hours per second, and the postings that makes."""
-    if not rate or "sounds_per_second" not in rate:
-        return "-"
-    return (f"{rate['sounds_per_second']:.1f} sounds/s = {rate['audio_hours_per_second']:.2f} h/s "
-            f"({rate['postings_per_second'] / 1e6:.2f} M postings/s)")
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.2f}" if value < 1 else f"{value:.1f}"
-
-
-def _build(build: dict[str, Any] | None) -> str:
-    if not build:
-        return "-"
-    return f"{_seconds(build['build_seconds'])} s, {build['bytes'] / 1e6:.0f} MB"
-
-
-def render(results: dict[str, Any]) -> str:
-    last_hours = results.get("last_hours", LAST_HOURS)
-    lines = [f"# audiofp scale test, {results['started']}: sizes {', '.join(f'{s:g}' for s in results['sizes'])} h\n",
-             f"{results.get('machine', '')}. Corpus {results['corpus']} ({results.get('corpus_hours', float('nan')):.1f} h real). "
-             f"Sample: {results['sample']['queries']} queries and {results['sample']['negatives']} negatives, "
-             f"run interleaved after {WARMUP_CLIPS} untimed warm-up clips per mode; latency includes decoding; "
-             f"each query split over {results.get('match_threads', 1)} thread(s) (`AUDIOFP_MATCH_THREADS`). "
-             f"Postings = index postings a clip's lookups returned (QueryResult.postings). "
-             f"At each size the store is filled to {last_hours:g} h below it, a full snapshot is built, the last "
-             f"{last_hours:g} h are written and the snapshot is built again (merging them in); the `snapshot` mode "
-             f"looks up in it, the `memory` mode in an index built in memory from the stored peaks.\n"]
-    for kind, run in results["runs"].items():
-        lines.append(f"## {kind}\n")
-        if run.get("error"):
-            lines.append(f"**failed**: {run['error']}\n")
-        sizes = run.get("sizes", {})
-        model = run.get("filler_model")
-        if model:
-            filler = [r["write_rate_all_filler"] for r in sizes.values() if r.get("write_rate_all_filler")]
-            made = ""
-            if filler:
-                seconds = filler[-1]["audio_hours"] * 3600
-                made = (f"; the filler has {filler[-1]['peaks'] / seconds:.1f} peaks and "
-                        f"{filler[-1]['postings'] / seconds:.1f} postings per second")
-            lines.append(f"Filler cut from {model['real_sounds']} real sounds ({model['real_hours']:.2f} h: "
-                         f"{model['real_peaks_per_second']:.1f} peaks and {model['real_postings_per_second']:.1f} "
-                         f"postings per second of audio{made}).\n")
-        lengths = ["3", "5", "10"]
-        head = ["size", "mode", "clips (q+n)", "query p50 / p95 ms", *[f"{length} s p50 / p95" for length in lengths],
-                "negatives p50 / p95", "recall@1", "false positives", "postings/query p50 / mean"]
-        rows = []
-        for key, rec in sizes.items():
-            if rec.get("skipped"):
-                rows.append([f"{key} h", "skipped: " + rec["skipped"]] + [""] * (len(head) - 2))
-                continue
-            for mode in MODES:
-                r = rec.get("modes", {}).get(mode)
-                size_label = f"{rec['hours']:.1f} h" if "hours" in rec else f"{key} h"
-                if r is None:
-                    continue
-                if "queries" not in r:
-                    rows.append([size_label, mode, "error: " + r.get("error", "?")] + [""] * (len(head) - 3))
-                    continue
-                q, n = r["queries"], r["negatives"]
-                by = r["queries_by_length"]
-                rows.append([
-                    size_label, mode, f"{q['n']}+{n['calibration_n'] + n['heldout_n']}",
-                    f"{fmt_ms(q['latency_p50'])} / {fmt_ms(q['latency_p95'])}",
-                    *[f"{fmt_ms(by[length]['latency_p50'])} / {fmt_ms(by[length]['latency_p95'])}" if length in by else "-" for length in lengths],
-                    f"{fmt_ms(n['latency_p50'])} / {fmt_ms(n['latency_p95'])}",
-                    fmt_pct(q["recall_at_1"]),
-                    f"{n['calibration_fp'] + n['heldout_fp']} of {n['calibration_n'] + n['heldout_n']}",
-                    f"{r['postings_queries']['p50'] / 1e3:.0f} k / {r['postings_queries']['mean'] / 1e3:.0f} k",
-                ])
-        lines.extend(md_table(head, rows))
-        lines.append("")
-        head2 = ["size", "sounds", "postings (M)", "SQL store MB (MB/h)", "snapshot MB/h",
-                 "full build", "incremental build", "memory index: first lookup s",
-                 "write rate, first chunk of store", f"write rate, last {last_hours:g} h", "peak RSS MB", "modes agree"]
-        rows2 = []
-        for key, rec in sizes.items():
-            if "hours" not in rec:
-                if rec.get("error"):
-                    rows2.append([f"{key} h", "error: " + rec["error"]] + [""] * (len(head2) - 2))
-                continue
-            agreement = rec.get("agreement")
-            agree = (f"{agreement['identical']} of {agreement['compared']}" if agreement else "-")
-            inc = rec.get("build_incremental")
-            inc_cell = _build(inc)
-            if inc and not inc.get("base"):
-                inc_cell += " (did not merge)"
-            memory = rec.get("modes", {}).get("memory", {})
-            rows2.append([
-                f"{rec['hours']:.1f} h", str(rec["sounds"]), f"{rec['postings'] / 1e6:.1f}",
-                f"{rec['total_bytes'] / 1e6:,.0f} ({rec['mb_per_hour']:.2f})", f"{rec['snapshot_mb_per_hour']:.2f}",
-                _build(rec.get("build_full")), inc_cell,
-                _seconds(memory["first_lookup_seconds"]) if "first_lookup_seconds" in memory else "-",
-                _rate(rec.get("write_rate_first_chunk")), _rate(rec.get("write_rate_last")),
-                _mb(rec.get("peak_rss_mb", rec.get("peak_rss_mb_after_fill"))), agree,
-            ])
-        lines.extend(md_table(head2, rows2))
-        lines.append("")
-        for key, rec in sizes.items():
-            agreement = rec.get("agreement")
-            if agreement and agreement["differences"]:
-                lines.append(f"**{key} h: snapshot and memory modes differ on {len(agreement['differences'])} clips:** "
-                             + ", ".join(f"{d['id']} ({'same sounds, other evidence' if d['same_sound_ids'] else 'other sounds'})"
-                                         for d in agreement["differences"]) + "\n")
-            if rec.get("snapshot_holds_every_posting") is False:
-                lines.append(f"**{key} h: the merged snapshot holds {rec['build_incremental']['postings']:,} postings, "
-                             f"the store counts {rec['postings']:,}**\n")
-            for mode in MODES:
-                r = rec.get("modes", {}).get(mode, {})
-                if r.get("error"):
-                    lines.append(f"**{key} h {mode} failed**: {r['error']}\n")
-            if rec.get("error"):
-                lines.append(f"**{key} h failed**: {rec['error']}\n")
-    return "\n".join(lines) + "\n"
-
-
 def code_version() -> dict[str, Any]:
     """Which audiofp code this process runs: where it was imported from, a digest of its loaded sources, git state."""
     import subprocess
@@ -659,6 +433,13 @@ def code_version() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     return info
+
+
+def measured_settings(args: argparse.Namespace) -> Settings:
+    """The settings identifications run with: the shipped ones, but for ``--match-threads``."""
+    if args.match_threads is None:
+        return SHIPPED
+    return replace(SHIPPED, matching=replace(SHIPPED.matching, match_threads=args.match_threads))
 
 
 def parse_sizes(value: str) -> list[float]:
@@ -695,8 +476,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.match_threads is not None:
         if args.match_threads < 1:
             parser.error("--match-threads must be 1 or more")
-        global MEASURED
-        MEASURED = replace(SHIPPED, matching=replace(SHIPPED.matching, match_threads=args.match_threads))
     if args.last_hours < 0:
         parser.error("--last-hours must be 0 or more")
     if args.sizes and args.hours is not None:
@@ -721,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         "params_digest": DEFAULT_PARAMS.digest(),
         "sample": {"queries": len(q_sample), "negatives": len(n_sample), "seed": args.seed},
         "chunk_hours": args.chunk_hours, "last_hours": args.last_hours, "memory_mode": args.memory_mode,
-        "match_threads": MEASURED.matching.match_threads,
+        "match_threads": measured_settings(args).matching.match_threads, "warmup_clips": WARMUP_CLIPS, "modes": list(MODES),
         "keep": str(args.keep) if args.keep else None, "reuse": str(args.reuse) if args.reuse else None,
         "command": " ".join(sys.argv), "code": code_version(), "finished": None, "runs": {},
     }
