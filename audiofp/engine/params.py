@@ -303,9 +303,26 @@ class FingerprintParams:
         return int(np.floor(self.bins_per_octave * np.log2(self.fmax / self.fmin))) + 1
 
     def digest(self) -> str:
-        """Stable hex digest of every field; equal digests mean compatible hashes."""
-        payload = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        """Stable hex digest of what the index stores; equal digests mean compatible indexes.
+
+        Covers every field that decides a sound's stored peaks, hashes and
+        postings, and none that only a query uses (:data:`QUERY_ONLY_FIELDS`
+        and each hash field's ``query_tolerance``): the searched range of a
+        query can widen, say to slowed and sped-up edits, against the same
+        stored index.
+        """
+        meaning = dataclasses.asdict(self)
+        for name in QUERY_ONLY_FIELDS:
+            del meaning[name]
+        for hash_field in meaning["layout"]["fields"]:
+            del hash_field["query_tolerance"]
+        payload = json.dumps(meaning, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
+
+
+#: Parameters of :class:`FingerprintParams` that only shape a query (its peaks and
+#: triplets), never what the index stores; :meth:`FingerprintParams.digest` leaves them out.
+QUERY_ONLY_FIELDS = ("query_peak_time_radius", "query_peak_freq_radius", "query_peaks_per_second", "query_fanout")
 
 
 DEFAULT_PARAMS = FingerprintParams()

@@ -14,7 +14,7 @@ from audiofp.errors import ParameterError
 from audiofp.engine.fingerprint import fingerprint_for_index, fingerprint_for_query
 from audiofp.engine.hashes import index_hashes, query_hashes
 from audiofp.engine.triplets import form_triplets
-from audiofp.engine.params import DEFAULT_PARAMS, FingerprintParams, PostingLayout
+from audiofp.engine.params import DEFAULT_PARAMS, FingerprintParams, HashLayout, PostingLayout
 from audiofp.engine.peaks import find_peaks
 from audiofp.engine.spectrogram import spectrogram
 from audiofp.engine.types import POSTING_DTYPE, Audio, Peaks
@@ -63,10 +63,26 @@ def test_pack_refuses_out_of_range_cells():
         P.layout.pack(cells)
 
 
-def test_digest_is_stable_and_tracks_every_field():
+def test_digest_is_stable_and_tracks_every_field_the_index_stores():
     assert FingerprintParams().digest() == P.digest()
-    assert dataclasses.replace(P, ref_fanout=P.ref_fanout + 1).digest() != P.digest()
-    assert dataclasses.replace(P, scheme=2).digest() != P.digest()
+    for change in (dict(ref_fanout=P.ref_fanout + 1), dict(scheme=2), dict(ref_peaks_per_second=20.0),
+                   dict(peak_time_radius=11), dict(max_span=60), dict(hop_length=256)):
+        assert dataclasses.replace(P, **change).digest() != P.digest(), change
+    band = P.layout.field("band")
+    finer = HashLayout(tuple(dataclasses.replace(f, step=6.0) if f is band else f for f in P.layout.fields))
+    assert dataclasses.replace(P, layout=finer).digest() != P.digest()
+
+
+def test_what_only_a_query_uses_leaves_the_digest_alone():
+    """The searched range can widen (slowed and sped-up edits move the anchor band further)
+    against the same stored index."""
+    wider = HashLayout(tuple(dataclasses.replace(f, query_tolerance=2 * f.query_tolerance) for f in P.layout.fields))
+    query_side = dataclasses.replace(P, layout=wider, query_fanout=6, query_peaks_per_second=40.0,
+                                     query_peak_time_radius=8, query_peak_freq_radius=6)
+    assert query_side.digest() == P.digest()
+    # ... and the hashes such parameters store are the ones the defaults store.
+    audio = Audio(melody(2.0), SR)
+    np.testing.assert_array_equal(fingerprint_for_index(audio, query_side).hashes, fingerprint_for_index(audio, P).hashes)
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Connection, text
 
 from audiofp.engine.params import DEFAULT_PARAMS
 from audiofp.errors import IndexMismatchError
 from audiofp.store import Store, head_revisions, upgrade
-from audiofp.store.database import create_store_engine, migrations_path
+from audiofp.store.database import alembic_config, create_store_engine, migrations_path
 
 #: ``DEFAULT_PARAMS.digest()`` before the posting layout joined the parameters
 #: (audiofp up to schema revision 0004): what existing default indexes hold.
@@ -51,6 +52,35 @@ def test_an_index_built_with_the_old_default_parameters_still_opens(store_url):
     _index_at_0004_holding(store_url, OLD_DEFAULT_DIGEST)
     Store.open(store_url).dispose()
     assert _recorded_digest(store_url) == DEFAULT_PARAMS.digest()
+
+
+#: ``DEFAULT_PARAMS.digest()`` at revisions 0005-0008, when it also covered query-only parameters.
+DIGEST_0008 = "3b0b15affc9f17c9"
+
+
+def test_an_index_stamped_before_the_digest_left_query_parameters_out_still_opens(store_url):
+    assert DEFAULT_PARAMS.digest() != DIGEST_0008  # the change revision 0009 is for
+    upgrade(store_url, "0008_peaks_are_the_record")
+    with _transaction(store_url) as connection:
+        connection.execute(text("INSERT INTO index_meta (key, value) VALUES (:key, :value)"),
+                           {"key": KEY, "value": DIGEST_0008})
+    Store.open(store_url).dispose()
+    assert _recorded_digest(store_url) == DEFAULT_PARAMS.digest()
+    command.downgrade(alembic_config(store_url), "0008_peaks_are_the_record")  # code of that time finds its own digest
+    assert _recorded_digest(store_url) == DIGEST_0008
+
+
+def test_a_store_opens_under_parameters_that_differ_only_in_how_queries_search(store_url):
+    import dataclasses
+
+    from audiofp.engine.params import HashLayout
+
+    Store.open(store_url).dispose()
+    wider = HashLayout(tuple(dataclasses.replace(f, query_tolerance=f.query_tolerance + 7.0 if f.name == "band"
+                                                 else f.query_tolerance) for f in DEFAULT_PARAMS.layout.fields))
+    Store.open(store_url, params=dataclasses.replace(DEFAULT_PARAMS, layout=wider, query_fanout=9)).dispose()
+    with pytest.raises(IndexMismatchError):
+        Store.open(store_url, params=dataclasses.replace(DEFAULT_PARAMS, ref_fanout=5))
 
 
 def test_an_index_built_with_other_parameters_is_still_refused(store_url):
