@@ -201,15 +201,15 @@ def find_matches(hits: Hits | PairedHits, params: FingerprintParams, settings: M
     if len(hits) == 0:
         return []
     if isinstance(hits, PairedHits):
-        sound, cell = hits.sound, hits.cell
+        sound, cell, ranges = hits.sound, hits.cell, hits.ranges()
         def full(at: np.ndarray) -> Hits:
             return Hits(*hits.columns(at))
     else:
-        sound = hits.sound
+        sound, ranges = hits.sound, np.array([[0, len(hits)]], dtype=np.int64)
         cell = cell_keys(hits.t_query, hits.t_sound, hits.speed, hits.shift, *settings.vote_grid(query_frames).args())
         full = hits.take
     cells, strong_sound, strong_key, strong_votes = count_cells(sound, cell, settings.min_cell_votes,
-                                                                settings.match_threads)
+                                                                settings.match_threads, ranges)
     # The strongest cells, ties broken by sound then cell, so that the order
     # never depends on the order the hits came in.
     top = np.lexsort((strong_key, strong_sound, -strong_votes))[: settings.max_candidates]
@@ -219,7 +219,7 @@ def find_matches(hits: Hits | PairedHits, params: FingerprintParams, settings: M
 
     # Only the sounds of the strongest cells are refined: read just their hits
     # in full (at a large index, thousands of sounds hold a chance hit or two).
-    of_wanted = hits_of_sounds(sound, np.unique(top_sound))
+    of_wanted = hits_of_sounds(sound, np.unique(top_sound), ranges)
     wanted_hits = full(of_wanted)
     # Each hit's alignment is measured from the middle of its own stretch of
     # the query (``vote_block_frames`` long), not from the query's middle: a
@@ -265,7 +265,7 @@ def warm_up() -> None:
                 t_sound=np.sort(rng.uniform(0, 300, n)), speed=np.ones(n), shift=np.zeros(n))
     settings = MatchSettings()
     find_matches(hits, FingerprintParams(), settings, query_frames=300.0)
-    hits_of_sounds(hits.sound, np.ones(1, np.int64))  # only reached above when a cell is strong
+    hits_of_sounds(hits.sound, np.ones(1, np.int64), np.array([[0, n]], dtype=np.int64))  # reached above only when a cell is strong
     empty = Triplets(*(np.zeros(0, np.float32) for _ in range(6)))
     pair_postings(np.zeros(0, np.uint32), np.zeros(0, np.int64), empty.t0, empty.span, empty.f0,
                   [PostingRuns.grouped(np.zeros(1, np.uint32), np.zeros(1, dtype=PostingLayout().dtype))],

@@ -112,8 +112,9 @@ def _pairs(qfirst, qcount, starts, ends, freq_sorted, p_sound, p_time, p_span, p
            out_sound, out_cell, out_triplet, out_posting):  # pragma: no cover - compiled
     """Write the in-range pairs into the ``out_*`` arrays; return how many there are.
 
-    When more pairs pass than the arrays hold, the extra ones are counted but
-    not written: the caller allocates the returned number and runs again.
+    The arrays must have room for every pair the runs could give (each query
+    triplet's count times its run's length); a pair beyond them would be
+    counted, not written.
     """
     capacity = out_sound.size
     n = 0
@@ -193,22 +194,37 @@ def _empty_pairs(n: int) -> tuple[np.ndarray, ...]:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """Pairs ``[start, stop)`` of a :class:`PairedHits` buffer, whose postings index ``postings``."""
+
+    start: int
+    stop: int
+    postings: np.ndarray
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
 class PairedHits:
     """The in-range pairs of a query with the postings under its hashes, written compactly.
 
+    The pairs lie in segments of one buffer, one per share of the pairing
+    (a thread's share of one lookup's runs), in order; the buffer's slots
+    between segments were room a share did not need, and hold nothing.
+
     Attributes
     ----------
-    sound : np.ndarray of uint32, shape (n,)
+    sound : np.ndarray of uint32, shape (buffer,)
         Each pair's sound.
-    cell : np.ndarray of int64, shape (n,)
+    cell : np.ndarray of int64, shape (buffer,)
         Each pair's vote cell within its sound.
-    triplet : np.ndarray of int32, shape (n,)
+    triplet : np.ndarray of int32, shape (buffer,)
         The query triplet of each pair.
-    posting : np.ndarray of int64, shape (n,)
-        The posting of each pair, an index into the postings of its part.
-    part_ends : tuple of int
-        Pairs ``[part_ends[i-1], part_ends[i])`` hold postings of ``part_postings[i]``.
-    part_postings : tuple of np.ndarray
+    posting : np.ndarray of int64, shape (buffer,)
+        The posting of each pair, an index into its segment's postings.
+    segments : tuple of Segment
+        Where the pairs are, in order.
     trip_t0, trip_span, trip_f0 : np.ndarray of float64
         The query triplets' anchor frame, span (frames) and anchor bin.
     layout : PostingLayout
@@ -218,18 +234,25 @@ class PairedHits:
     cell: np.ndarray
     triplet: np.ndarray
     posting: np.ndarray
-    part_ends: tuple[int, ...]
-    part_postings: tuple[np.ndarray, ...]
+    segments: tuple[Segment, ...]
     trip_t0: np.ndarray
     trip_span: np.ndarray
     trip_f0: np.ndarray
     layout: PostingLayout
 
     def __len__(self) -> int:
-        return int(self.sound.size)
+        return sum(len(segment) for segment in self.segments)
+
+    def ranges(self) -> np.ndarray:
+        """The segments' ``[start, stop)`` in the buffer, shape (segments, 2), int64."""
+        return np.array([(seg.start, seg.stop) for seg in self.segments], dtype=np.int64).reshape(-1, 2)
+
+    def indices(self) -> np.ndarray:
+        """Where every pair is in the buffer, in order (int64)."""
+        return np.concatenate([np.arange(seg.start, seg.stop) for seg in self.segments] or [np.zeros(0, np.int64)])
 
     def columns(self, at: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The pairs at indices ``at`` (ascending) in full.
+        """The pairs at buffer indices ``at`` (ascending) in full.
 
         Returns
         -------
@@ -239,12 +262,10 @@ class PairedHits:
         at = np.asarray(at, dtype=np.int64)
         steps = self.layout
         parts: list[tuple[np.ndarray, ...]] = []
-        begin = 0
-        for end, postings in zip(self.part_ends, self.part_postings):
-            mine = at[(at >= begin) & (at < end)]
-            begin = end
+        for seg in self.segments:
+            mine = at[(at >= seg.start) & (at < seg.stop)]
             k = self.triplet[mine].astype(np.int64)
-            p = postings[self.posting[mine]]
+            p = seg.postings[self.posting[mine]]
             # The kernel's arithmetic, operation for operation.
             shift = self.trip_f0[k] - p["freq"].astype(np.float64) / float(steps.freq_steps_per_bin)
             speed = (p["span"].astype(np.float64) / float(steps.span_steps_per_frame)) / self.trip_span[k]
@@ -304,8 +325,12 @@ def pair_postings(
     steps = (float(layout.time_steps_per_frame), float(layout.span_steps_per_frame), float(layout.freq_steps_per_bin))
     windows = _windows(span, f0, steps[1], steps[2], layout.limit("span"), layout.limit("freq"),
                        float(min_speed), float(max_speed), float(max_shift))
-    parts: list[tuple[np.ndarray, ...]] = []
-    postings_of_parts: list[np.ndarray] = []
+    # Every share of every lookup's runs gets its own room in one buffer, as much as the
+    # (query triplet, posting) pairs it reads: no share can overflow it. On real audio about
+    # half of them pass the range test (up to about 0.8 on dense clips); memory the kernel
+    # never writes is never committed (large arrays are mapped lazily), so the spare room
+    # costs address space, not RAM.
+    jobs = []
     for run in runs:
         if run.hashes.size == 0:
             continue
@@ -313,49 +338,29 @@ def pair_postings(
         qcount = np.searchsorted(sorted_hashes, run.hashes, side="right").astype(np.int64) - qfirst
         starts = np.ascontiguousarray(run.starts, dtype=np.int64)
         ends = np.ascontiguousarray(run.ends, dtype=np.int64)
-        p = run.postings
-        columns = (p["sound"], p["time"], p["span"], p["freq"])
         work = np.cumsum(qcount * (ends - starts))
-        shares = _split(work, threads)
-        # On real audio about half of the postings pass the range test (up to about 0.8 on
-        # dense clips), so room for as many pairs as postings avoids a second pass almost
-        # always; memory the kernel never writes is never committed (large arrays are
-        # mapped lazily), so the spare room costs address space, not RAM. The shares
-        # write into one allocation, each from its own offset, and are then closed up.
         done = np.r_[0, work]
-        room = [min(int(done[r1] - done[r0]), len(run)) + 16 for r0, r1 in shares]
-        offsets = np.r_[0, np.cumsum(room)]
-        out = _empty_pairs(int(offsets[-1]))
+        for r0, r1 in _split(work, threads):
+            room = int(done[r1] - done[r0])
+            jobs.append((run, qfirst[r0:r1], qcount[r0:r1], starts[r0:r1], ends[r0:r1], room))
+    offsets = np.r_[0, np.cumsum([job[-1] for job in jobs])].astype(np.int64)
+    buffer = _empty_pairs(int(offsets[-1]))
 
-        def pair_share(i: int) -> tuple[np.ndarray, ...]:
-            r0, r1 = shares[i]
-            args = (qfirst[r0:r1], qcount[r0:r1], starts[r0:r1], ends[r0:r1], run.freq_sorted, *columns,
-                    sorted_triplet, t0, span, f0, *windows, *steps, *grid.args())
-            mine = tuple(column[offsets[i]:offsets[i + 1]] for column in out)
-            n = _pairs(*args, *mine)
-            if n > room[i]:
-                mine = _empty_pairs(n)
-                _pairs(*args, *mine)
-            return tuple(column[:n] for column in mine)
+    def pair_share(i: int) -> int:
+        """Pair job ``i`` into its room of the buffer; return how many pairs it wrote."""
+        run, *ranges, _ = jobs[i]
+        p = run.postings
+        mine = tuple(column[offsets[i]:offsets[i + 1]] for column in buffer)
+        n = int(_pairs(*ranges, run.freq_sorted, p["sound"], p["time"], p["span"], p["freq"], sorted_triplet, t0,
+                       span, f0, *windows, *steps, *grid.args(), *mine))
+        if n > offsets[i + 1] - offsets[i]:
+            raise RuntimeError(f"pairing wrote past its room ({n} pairs, room for {offsets[i + 1] - offsets[i]})")
+        return n
 
-        share_pairs = run_shares(pair_share, range(len(shares)))
-        # Close the shares up behind the first, in order (numpy copies overlapping ranges correctly).
-        filled = share_pairs[0][0].size
-        for share in share_pairs[1:]:
-            for column, values in zip(out, share):
-                column[filled:filled + values.size] = values
-            filled += share[0].size
-        parts.append(tuple(column[:filled] for column in out) if len(share_pairs) > 1 else share_pairs[0])
-        postings_of_parts.append(p)
-    if len(parts) == 1:
-        sound, cell, triplet, posting = parts[0]  # no copy: the common case, one snapshot
-    elif parts:
-        whole = _empty_pairs(sum(part[0].size for part in parts))
-        sound, cell, triplet, posting = (np.concatenate(column, out=out) for column, out in zip(zip(*parts), whole))
-    else:
-        sound, cell, triplet, posting = (column[:0] for column in _empty_pairs(0))
+    written = run_shares(pair_share, range(len(jobs)))
+    segments = tuple(Segment(int(offsets[i]), int(offsets[i]) + n, job[0].postings)
+                     for i, (job, n) in enumerate(zip(jobs, written)))
     return PairedHits(
-        sound=sound, cell=cell, triplet=triplet, posting=posting,
-        part_ends=tuple(int(e) for e in np.cumsum([part[0].size for part in parts])),
-        part_postings=tuple(postings_of_parts), trip_t0=t0, trip_span=span, trip_f0=f0, layout=layout,
+        sound=buffer[0], cell=buffer[1], triplet=buffer[2], posting=buffer[3], segments=segments,
+        trip_t0=t0, trip_span=span, trip_f0=f0, layout=layout,
     )

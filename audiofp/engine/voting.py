@@ -80,8 +80,8 @@ def _mix(key, sound):  # pragma: no cover - compiled
 _PARTITION_HITS = 8192
 
 
-def count_cells(sound: np.ndarray, key: np.ndarray, min_votes: int,
-                threads: int = 1) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def count_cells(sound: np.ndarray, key: np.ndarray, min_votes: int, threads: int = 1,
+                ranges: np.ndarray | None = None) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """Count the hits of every vote cell; return the number of cells and the strong ones.
 
     A cell is a (sound, key) pair. The hits are first split into partitions
@@ -101,6 +101,9 @@ def count_cells(sound: np.ndarray, key: np.ndarray, min_votes: int,
         Fewest hits a cell needs to be returned.
     threads : int
         Threads to split the work over (below a million hits, one).
+    ranges : np.ndarray of int64, shape (k, 2), optional
+        The ``[start, stop)`` stretches of the arrays that hold hits (the rest
+        is ignored); all of them by default.
 
     Returns
     -------
@@ -109,21 +112,34 @@ def count_cells(sound: np.ndarray, key: np.ndarray, min_votes: int,
     strong_sound, strong_key, strong_votes : np.ndarray of int64
         The cells with at least ``min_votes`` hits, in no particular order.
     """
-    n = sound.size
+    if ranges is None:
+        ranges = np.array([[0, sound.size]], dtype=np.int64)
+    n = int((ranges[:, 1] - ranges[:, 0]).sum())
     bits = 0
     while (n >> bits) > _PARTITION_HITS:
         bits += 1
-    shares = max(1, min(threads, n // _MIN_SHARE_HITS))
-    bounds = np.linspace(0, n, shares + 1).astype(np.int64)
-    starts = np.empty((shares, (1 << bits) + 1), np.int64)
-    part_sound = np.empty(n, np.uint32)
-    part_key = np.empty(n, np.int64)
-    run_shares(lambda c: _partition(sound, key, bounds[c], bounds[c + 1], bits, starts[c], part_sound, part_key),
-               range(shares))
-    cuts = np.linspace(0, 1 << bits, shares + 1).astype(np.int64)
+    shares = _shares(ranges, max(1, min(threads, n // _MIN_SHARE_HITS)))
+    starts = np.empty((len(shares), (1 << bits) + 1), np.int64)
+    part_sound = np.empty(sound.size, np.uint32)
+    part_key = np.empty(sound.size, np.int64)
+    run_shares(lambda c: _partition(sound, key, shares[c][0], shares[c][1], bits, starts[c], part_sound, part_key),
+               range(len(shares)))
+    cuts = np.linspace(0, 1 << bits, len(shares) + 1).astype(np.int64)
     counted = run_shares(lambda c: _count_partitions(cuts[c], cuts[c + 1], bits, starts, part_sound, part_key,
-                                                     min_votes), range(shares))
+                                                     min_votes), range(len(shares)))
     return (sum(int(c[0]) for c in counted), *(np.concatenate([c[i] for c in counted]) for i in (1, 2, 3)))
+
+
+def _shares(ranges: np.ndarray, threads: int) -> list[tuple[int, int]]:
+    """The stretches ``ranges``, the larger ones cut so that there are about ``threads`` shares of equal size."""
+    sizes = ranges[:, 1] - ranges[:, 0]
+    total = max(int(sizes.sum()), 1)
+    out: list[tuple[int, int]] = []
+    for (start, stop), size in zip(ranges.tolist(), sizes.tolist()):
+        pieces = max(1, round(threads * size / total))
+        cuts = np.linspace(start, stop, pieces + 1).astype(np.int64)
+        out.extend((int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]))
+    return out
 
 
 #: Hits a share of :func:`count_cells` should hold at least, for a second thread to pay.
@@ -212,33 +228,38 @@ def _filter_bit(sound):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def hits_of_sounds(sound, wanted):  # pragma: no cover - compiled
+def hits_of_sounds(sound, wanted, ranges):  # pragma: no cover - compiled
     """Indices (ascending, int64) of the hits whose sound is in ``wanted`` (sorted, a few dozen at most).
 
-    A 4,096-bit filter of the wanted sounds turns nearly every other hit
-    away with one predictable test; the rest are checked exactly.
+    Only the ``[start, stop)`` stretches of ``ranges`` (shape (k, 2), in order)
+    hold hits. A 4,096-bit filter of the wanted sounds turns nearly every
+    other hit away with one predictable test; the rest are checked exactly.
     """
     bits = np.zeros(64, np.uint64)
     for w in wanted:
         b = _filter_bit(w)
         bits[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
-    out = np.empty(sound.size, np.int64)
+    total = 0
+    for r in range(ranges.shape[0]):
+        total += ranges[r, 1] - ranges[r, 0]
+    out = np.empty(total, np.int64)
     n = 0
     last = wanted.size - 1
-    for i in range(sound.size):
-        b = _filter_bit(sound[i])
-        if bits[b >> 6] & (np.uint64(1) << np.uint64(b & 63)) == 0:
-            continue
-        s = np.int64(sound[i])
-        a = 0
-        z = last
-        while a < z:
-            m = (a + z) // 2
-            if wanted[m] < s:
-                a = m + 1
-            else:
-                z = m
-        if wanted[a] == s:
-            out[n] = i
-            n += 1
+    for r in range(ranges.shape[0]):
+        for i in range(ranges[r, 0], ranges[r, 1]):
+            b = _filter_bit(sound[i])
+            if bits[b >> 6] & (np.uint64(1) << np.uint64(b & 63)) == 0:
+                continue
+            s = np.int64(sound[i])
+            a = 0
+            z = last
+            while a < z:
+                m = (a + z) // 2
+                if wanted[m] < s:
+                    a = m + 1
+                else:
+                    z = m
+            if wanted[a] == s:
+                out[n] = i
+                n += 1
     return out[:n]

@@ -148,7 +148,7 @@ def test_postings_are_read_back_with_the_layout_they_were_written_with():
     query = fingerprint_for_query(Audio(audio, sr), params)
     hits = join_hits(query.triplets, query.lookups, [PostingRuns.grouped(index.hashes, index.postings(1))],
                      MatchSettings(), query_frames=query.n_frames)
-    speed = hits.columns(np.arange(len(hits)))[4]
+    speed = hits.columns(hits.indices())[4]
     assert len(hits) > 0 and abs(np.median(speed) - 1.0) < 0.02
     matches = find_matches(hits, params, MatchSettings(), query_frames=query.n_frames)
     assert [m.sound_id for m in matches] == [1]

@@ -84,14 +84,15 @@ def test_pairs_are_exactly_the_in_range_pairs_with_their_values(seed: int, freq_
                            min_speed=MATCH.min_speed, max_speed=MATCH.max_speed, max_shift=MATCH.max_shift_bins)
     expected = _brute_force(query_hashes, query_triplet, t0, span, f0, runs, layout)
 
-    got = {(int(k), int(p)): i for i, (k, p) in enumerate(zip(paired.triplet, paired.posting))}
+    at = paired.indices()
+    got = {(int(k), int(p)): i for i, (k, p) in enumerate(zip(paired.triplet[at], paired.posting[at]))}
     assert set(got) == set(expected)
-    sound, triplet, t_query, t_sound, speed, shift = paired.columns(np.arange(len(paired)))
+    sound, triplet, t_query, t_sound, speed, shift = paired.columns(at)
     for (k, p), i in got.items():
         assert (int(sound[i]), t_query[i], t_sound[i], speed[i], shift[i]) == expected[(k, p)]
     # Each pair carries the vote cell its full values give.
     keys = cell_keys(t_query, t_sound, speed, shift, *MATCH.vote_grid(QUERY_FRAMES).args())
-    assert np.array_equal(keys, paired.cell)
+    assert np.array_equal(keys, paired.cell[at])
 
 
 @settings(max_examples=60, deadline=None)
@@ -135,7 +136,7 @@ def test_hits_in_full_and_paired_hits_are_matched_alike() -> None:
     paired = pair_postings((query_triplet % 50).astype(np.uint32), query_triplet, t0, span, f0, [runs], layout,
                            MATCH.vote_grid(QUERY_FRAMES), min_speed=MATCH.min_speed, max_speed=MATCH.max_speed,
                            max_shift=MATCH.max_shift_bins)
-    full = Hits(*paired.columns(np.arange(len(paired))))
+    full = Hits(*paired.columns(paired.indices()))
     from_paired = find_matches(paired, DEFAULT_PARAMS, MATCH, query_frames=QUERY_FRAMES)
     from_full = find_matches(full, DEFAULT_PARAMS, MATCH, query_frames=QUERY_FRAMES)
     assert [m.sound_id for m in from_paired] == [3]
@@ -151,7 +152,15 @@ def test_hits_of_sounds_are_exactly_the_hits_of_those_sounds(seed: int, n: int, 
     rng = np.random.default_rng(seed)
     sound = rng.integers(0, 3000, n).astype(np.uint32)
     chosen = np.unique(rng.integers(0, 3000, wanted)).astype(np.int64)
-    assert np.array_equal(hits_of_sounds(sound, chosen), np.flatnonzero(np.isin(sound, chosen)))
+    everything = np.array([[0, n]], dtype=np.int64)
+    assert np.array_equal(hits_of_sounds(sound, chosen, everything), np.flatnonzero(np.isin(sound, chosen)))
+    # Only the given stretches hold hits.
+    cut = sorted(rng.integers(0, n + 1, 4).tolist())
+    stretches = np.array([cut[:2], cut[2:]], dtype=np.int64)
+    inside = np.zeros(n, bool)
+    for a, b in stretches:
+        inside[a:b] = True
+    assert np.array_equal(hits_of_sounds(sound, chosen, stretches), np.flatnonzero(np.isin(sound, chosen) & inside))
 
 
 @settings(max_examples=25, deadline=None)
@@ -184,6 +193,9 @@ def test_threads_split_the_work_and_change_nothing(seed: int, threads: int, n: i
     b = paired(threads)
     assert small_shares == [threads]  # the pairing was split between that many threads
     for column in ("sound", "cell", "triplet", "posting"):
-        assert np.array_equal(getattr(a, column), getattr(b, column))
-    at = np.arange(len(a))
-    assert all(np.array_equal(x, y) for x, y in zip(a.columns(at), b.columns(at)))
+        assert np.array_equal(getattr(a, column)[a.indices()], getattr(b, column)[b.indices()])
+    assert all(np.array_equal(x, y) for x, y in zip(a.columns(a.indices()), b.columns(b.indices())))
+    # Counting the segmented hits of several threads gives the one-thread count.
+    one = voting.count_cells(a.sound, a.cell, 2, 1, a.ranges())
+    many = voting.count_cells(b.sound, b.cell, 2, threads, b.ranges())
+    assert one[0] == many[0] and as_set(one) == as_set(many)
