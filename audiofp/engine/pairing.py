@@ -357,7 +357,7 @@ def pair_postings(
             raise RuntimeError(f"pairing wrote past its room ({n} pairs, room for {offsets[i + 1] - offsets[i]})")
         return n
 
-    written = run_shares(pair_share, range(len(jobs)))
+    written = run_shares(pair_share, range(len(jobs)), threads)
     segments = tuple(Segment(int(offsets[i]), int(offsets[i]) + n, job[0].postings)
                      for i, (job, n) in enumerate(zip(jobs, written)))
     return PairedHits(

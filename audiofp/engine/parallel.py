@@ -18,24 +18,23 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _lock = threading.Lock()
-_state: dict[str, object] = {}
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
-    """This process's threads (made again in a forked child, where the parent's threads are gone)."""
+    """This process's pool of exactly ``threads`` threads (made again in a forked
+    child, where the parent's threads are gone)."""
+    key = (os.getpid(), threads)
     with _lock:
-        pool = _state.get("pool")
-        if pool is None or _state.get("pid") != os.getpid() or threads > int(_state.get("threads", 0)):  # type: ignore[call-overload]
-            if isinstance(pool, ThreadPoolExecutor) and _state.get("pid") == os.getpid():
-                pool.shutdown(wait=False)
-            pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="audiofp-match")
-            _state.update(pool=pool, pid=os.getpid(), threads=threads)
-        assert isinstance(pool, ThreadPoolExecutor)
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="audiofp-match")
         return pool
 
 
-def run_shares(work: Callable[[T], R], shares: Sequence[T]) -> list[R]:
-    """``[work(s) for s in shares]``, the shares run at once on this process's threads when there are several."""
-    if len(shares) <= 1:
+def run_shares(work: Callable[[T], R], shares: Sequence[T], threads: int) -> list[R]:
+    """``[work(s) for s in shares]``, in order, run on up to ``threads`` of this process's threads at once."""
+    threads = min(threads, len(shares))
+    if threads <= 1:
         return [work(s) for s in shares]
-    return list(_pool(len(shares)).map(work, shares))
+    return list(_pool(threads).map(work, shares))

@@ -118,15 +118,16 @@ def count_cells(sound: np.ndarray, key: np.ndarray, min_votes: int, threads: int
     bits = 0
     while (n >> bits) > _PARTITION_HITS:
         bits += 1
-    shares = _shares(ranges, max(1, min(threads, n // _MIN_SHARE_HITS)))
+    threads = max(1, min(threads, n // _MIN_SHARE_HITS))
+    shares = _shares(ranges, threads)
     starts = np.empty((len(shares), (1 << bits) + 1), np.int64)
     part_sound = np.empty(sound.size, np.uint32)
     part_key = np.empty(sound.size, np.int64)
     run_shares(lambda c: _partition(sound, key, shares[c][0], shares[c][1], bits, starts[c], part_sound, part_key),
-               range(len(shares)))
+               range(len(shares)), threads)
     cuts = np.linspace(0, 1 << bits, len(shares) + 1).astype(np.int64)
     counted = run_shares(lambda c: _count_partitions(cuts[c], cuts[c + 1], bits, starts, part_sound, part_key,
-                                                     min_votes), range(len(shares)))
+                                                     min_votes), range(len(shares)), threads)
     return (sum(int(c[0]) for c in counted), *(np.concatenate([c[i] for c in counted]) for i in (1, 2, 3)))
 
 

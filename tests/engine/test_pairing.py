@@ -26,9 +26,9 @@ def small_shares():
 
     split_into: list[int] = []
 
-    def recording(work, shares):
+    def recording(work, shares, threads):
         split_into.append(len(shares))
-        return run_shares(work, shares)
+        return run_shares(work, shares, threads)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(voting, "_MIN_SHARE_HITS", 300)
@@ -199,3 +199,26 @@ def test_threads_split_the_work_and_change_nothing(seed: int, threads: int, n: i
     one = voting.count_cells(a.sound, a.cell, 2, 1, a.ranges())
     many = voting.count_cells(b.sound, b.cell, 2, threads, b.ranges())
     assert one[0] == many[0] and as_set(one) == as_set(many)
+
+
+def test_one_thread_means_the_callers_thread_and_more_are_capped() -> None:
+    """AUDIOFP_MATCH_THREADS=1 leaves the other cores to other requests, however many shares there are."""
+    import threading
+    import time
+
+    from audiofp.engine.parallel import run_shares
+
+    caller = threading.get_ident()
+    assert run_shares(lambda s: threading.get_ident(), range(5), 1) == [caller] * 5
+    running = []
+    peak = []
+
+    def work(share: int) -> int:
+        running.append(share)
+        peak.append(len(running))
+        time.sleep(0.02)
+        running.remove(share)
+        return share * share
+
+    assert run_shares(work, range(6), 2) == [0, 1, 4, 9, 16, 25]  # in order
+    assert max(peak) == 2
