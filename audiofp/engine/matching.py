@@ -15,6 +15,7 @@ Nothing here touches the database: the caller looks the hashes up.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -272,6 +273,23 @@ def warm_up() -> None:
                   PostingLayout(), settings.vote_grid(300.0), min_speed=0.8, max_speed=1.25, max_shift=15.0)
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a small array, the same value computed the same way, without its overhead.
+
+    A query refines a few dozen cells, each with a handful of medians of a few
+    dozen values, where ``np.median``'s generic path cost about 25 us a call:
+    a sort and the middle value (or the mean of the two middle ones) cost a tenth of that.
+    """
+    n = values.size
+    if n == 0:
+        return math.nan
+    ordered = np.sort(values)
+    middle = n // 2
+    if n % 2:
+        return float(ordered[middle])
+    return float((ordered[middle - 1] + ordered[middle]) / 2.0)
+
+
 def _top_cell_of(sound: np.ndarray, cell: np.ndarray, top_sound: np.ndarray, top_key: np.ndarray) -> np.ndarray:
     """Each hit's rank among the strongest cells (``top_sound``, ``top_key``), or -1 if its cell is not one."""
     rank = np.full(sound.size, -1, dtype=np.int64)
@@ -328,8 +346,8 @@ class _Candidate:
     def explains(self, group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> bool:
         """Whether this candidate's fitted line already runs through a vote cell."""
         resid = group.hits.t_sound[members] - (self.speed * group.hits.t_query[members] + self.offset)
-        shift_gap = abs(np.median(group.hits.shift[members]) - self.shift)
-        return bool(np.median(np.abs(resid)) <= settings.align_cell_frames and shift_gap <= settings.shift_cell_bins)
+        shift_gap = abs(_median(group.hits.shift[members]) - self.shift)
+        return bool(_median(np.abs(resid)) <= settings.align_cell_frames and shift_gap <= settings.shift_cell_bins)
 
     def to_match(self, params: FingerprintParams, query_frames: float) -> Match:
         """The match this candidate reports; frames become seconds and bins semitones by ``params``."""
@@ -352,9 +370,9 @@ class _Candidate:
 
 def _refine(group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> _Candidate | None:
     """Fit ``t_sound = speed * t_query + offset`` to one vote cell and its neighbours."""
-    centre_align = float(np.median(group.align[members]))
-    centre_shift = float(np.median(group.hits.shift[members]))
-    centre_speed = float(np.median(group.log_speed[members]))
+    centre_align = float(_median(group.align[members]))
+    centre_shift = float(_median(group.hits.shift[members]))
+    centre_speed = float(_median(group.log_speed[members]))
     reference = float(group.reference[members][0])
     same_block = group.reference == reference
     # Hits of other stretches of the query are gathered along the cell's line,
@@ -372,7 +390,7 @@ def _refine(group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> 
     )
     sub = group.hits.take(np.flatnonzero(near))
     speed = 2.0**centre_speed
-    offset = float(np.median(sub.t_sound - speed * sub.t_query))
+    offset = float(_median(sub.t_sound - speed * sub.t_query))
     shift = centre_shift
     inliers = np.zeros(len(sub), dtype=bool)
     for _ in range(3):
@@ -388,7 +406,7 @@ def _refine(group: _SoundHits, members: np.ndarray, settings: MatchSettings) -> 
             if settings.min_speed <= slope <= settings.max_speed:
                 speed = slope
         offset = float(ts.mean() - speed * tq.mean())
-        shift = float(np.median(sub.shift[inliers]))
+        shift = float(_median(sub.shift[inliers]))
     # Evidence is counted in distinct anchors on both sides: the triplets of one
     # anchor share its peak, so they agree or disagree together and are not
     # independent votes (counting them separately made unrelated audio look

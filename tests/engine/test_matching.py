@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audiofp.config import Settings
 from audiofp.engine.fingerprint import fingerprint_for_index, fingerprint_for_query
@@ -178,3 +180,12 @@ def test_a_reuse_far_from_the_middle_of_a_long_query_is_found_as_near_it():
         frame = DEFAULT_PARAMS.frame_seconds
         assert abs(e.speed - 1.0) < 0.02 and abs(e.query_start - start * frame) < 0.3
         assert e.anchors >= 30
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60))
+def test_the_refinements_median_is_numpys(values) -> None:
+    from audiofp.engine.matching import _median
+
+    array = np.array(values)
+    assert _median(array) == float(np.median(array))
