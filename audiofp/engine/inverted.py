@@ -114,6 +114,18 @@ def radix_order(keys):  # pragma: no cover - compiled
     return index
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def lower_bound(values, lo, hi, target):  # pragma: no cover - compiled
+    """The first index in ``[lo, hi)`` whose value is not below ``target`` (``values`` ascending there), or ``hi``."""
+    while lo < hi:
+        m = (lo + hi) // 2
+        if values[m] < target:
+            lo = m + 1
+        else:
+            hi = m
+    return lo
+
+
 @numba.njit(cache=True, nogil=True)
 def _gather_rows(rows, order, out):  # pragma: no cover - compiled
     """``out[i] = rows[order[i]]`` for rows of raw bytes (a structured array's records)."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from .inverted import PostingRuns
+from .inverted import PostingRuns, lower_bound
 from .parallel import run_shares
 from .params import PostingLayout
 from .voting import cell_key
@@ -135,15 +135,7 @@ def _pairs(qfirst, qcount, starts, ends, freq_sorted, p_sound, p_time, p_span, p
             if freq_sorted:
                 # Frequencies ascend within the run: skip the postings pitched
                 # too far below, and stop at the first pitched too far above.
-                a = lo
-                b = hi
-                while a < b:
-                    m = (a + b) // 2
-                    if p_freq[m] < f_lo:
-                        a = m + 1
-                    else:
-                        b = m
-                first = a
+                first = lower_bound(p_freq, lo, hi, f_lo)
             for p in range(first, hi):
                 f = p_freq[p]
                 if f < f_lo:

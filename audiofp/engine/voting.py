@@ -13,6 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .inverted import lower_bound
 from .parallel import run_shares
 
 
@@ -245,22 +246,14 @@ def hits_of_sounds(sound, wanted, ranges):  # pragma: no cover - compiled
         total += ranges[r, 1] - ranges[r, 0]
     out = np.empty(total, np.int64)
     n = 0
-    last = wanted.size - 1
     for r in range(ranges.shape[0]):
         for i in range(ranges[r, 0], ranges[r, 1]):
             b = _filter_bit(sound[i])
             if bits[b >> 6] & (np.uint64(1) << np.uint64(b & 63)) == 0:
                 continue
             s = np.int64(sound[i])
-            a = 0
-            z = last
-            while a < z:
-                m = (a + z) // 2
-                if wanted[m] < s:
-                    a = m + 1
-                else:
-                    z = m
-            if wanted[a] == s:
+            a = lower_bound(wanted, 0, wanted.size, s)
+            if a < wanted.size and wanted[a] == s:
                 out[n] = i
                 n += 1
     return out[:n]
